@@ -7,7 +7,7 @@ wrong, a hint saying what to do, and the process exit code the CLI uses::
     ├── UsageError (2)                 bad arguments or input files
     │   └── MalformedInput (2)         a note, checkpoint, proof, policy or JSON that does not parse
     ├── HomeError (3)                  missing, foreign or damaged node home / configuration
-    ├── KeyError_ (4)                  missing, unreadable or wrong key
+    ├── KeyMaterialError (4)                missing, unreadable or wrong key
     ├── StorageError (5)               database unreachable, corrupt or of another version
     ├── VerificationError (6)          a signature, proof or policy check failed
     │   ├── ProofError (6)             inclusion / consistency proof does not verify
@@ -50,7 +50,7 @@ class HomeError(TrustlaneError):
     exit_code = 3
 
 
-class KeyError_(TrustlaneError):  # noqa: N801 - trailing underscore avoids shadowing the builtin
+class KeyMaterialError(TrustlaneError):
     exit_code = 4
 
 
@@ -90,7 +90,7 @@ __all__ = [
     "ConflictError",
     "HomeError",
     "IntegrityError",
-    "KeyError_",
+    "KeyMaterialError",
     "MalformedInput",
     "ProofError",
     "QuorumError",
