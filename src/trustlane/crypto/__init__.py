@@ -1,0 +1,1 @@
+"""Keys, C2SP signed notes and verifier keys, cosignatures."""

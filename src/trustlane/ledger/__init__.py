@@ -1,0 +1,1 @@
+"""The evidence ledger: checkpoints, witness policies and proofs (C2SP tlog formats)."""
