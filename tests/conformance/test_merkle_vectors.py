@@ -37,9 +37,7 @@ def test_inclusion_vector(path: Path) -> None:
     proof = [_b64(p) for p in case["proof"] or []]
 
     def verify() -> None:
-        merkle.verify_inclusion(
-            case["leafIdx"], case["treeSize"], _b64(case["leafHash"]), proof, _b64(case["root"])
-        )
+        merkle.verify_inclusion(case["leafIdx"], case["treeSize"], _b64(case["leafHash"]), proof, _b64(case["root"]))
 
     if case["wantErr"]:
         with pytest.raises(ProofError):
@@ -54,9 +52,7 @@ def test_consistency_vector(path: Path) -> None:
     proof = [_b64(p) for p in case["proof"] or []]
 
     def verify() -> None:
-        merkle.verify_consistency(
-            case["size1"], case["size2"], proof, _b64(case["root1"]), _b64(case["root2"])
-        )
+        merkle.verify_consistency(case["size1"], case["size2"], proof, _b64(case["root1"]), _b64(case["root2"]))
 
     if case["wantErr"]:
         with pytest.raises(ProofError):

@@ -67,9 +67,7 @@ class CosignatureSigner:
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         self._name = name
         self._private_key = private_key
-        self._verifier = Verifier.from_public_key(
-            name, SIG_TYPE_COSIGNATURE_ED25519, public_key_bytes(private_key)
-        )
+        self._verifier = Verifier.from_public_key(name, SIG_TYPE_COSIGNATURE_ED25519, public_key_bytes(private_key))
 
     @classmethod
     def generate(cls, name: str) -> CosignatureSigner:

@@ -59,6 +59,10 @@ def key_name_problem(name: str) -> str | None:
     """Why ``name`` is not a valid note key name, or None when it is."""
     if not name:
         return "the key name is empty"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"the key name {name!r} is not valid Unicode"
     if any(ch.isspace() for ch in name):
         return f"the key name {name!r} contains whitespace"
     if "+" in name:
@@ -158,7 +162,7 @@ def ed25519_verify(public_key: bytes, msg: bytes, sig: bytes) -> bool:
 def parse_vkey(text: str) -> Verifier:
     """Parse a verifier key ``<name>+<hex key ID>+<base64(type || public key)>``."""
     text = text.strip()
-    parts = text.split("+")
+    parts = text.split("+", 2)  # the base64 key material may itself contain '+'
     if len(parts) != 3:
         raise KeyMaterialError(
             f"verifier key {text[:120]!r} does not have three '+'-separated parts",
@@ -246,7 +250,8 @@ def parse_signature_line(line: str) -> SignatureLine:
 
 
 def check_note_text(text: str, what: str = "note text") -> None:
-    """Raise MalformedInput unless ``text`` is a valid note text: ends in a newline, no control chars."""
+    """Raise MalformedInput unless ``text`` is UTF-8, ends in a newline and has no other control chars."""
+    decode_text(text, what)
     if not text.endswith("\n"):
         raise MalformedInput(f"{what} does not end with a newline", hint="end the text with '\\n'")
     bad = _CONTROL.search(text)
@@ -294,22 +299,7 @@ class Note:
 
 def parse_note(data: bytes | str) -> Note:
     """Parse a signed note strictly (UTF-8, no control characters, at least one signature line)."""
-    if isinstance(data, str):
-        try:
-            raw = data.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise MalformedInput(
-                "note contains characters that cannot be encoded as UTF-8",
-                hint="notes must be valid UTF-8 text",
-            ) from exc
-    else:
-        raw = data
-    if len(raw) > MAX_NOTE_SIZE:
-        raise MalformedInput(
-            f"note is {len(raw)} bytes; at most {MAX_NOTE_SIZE} are accepted",
-            hint="check that the input is a signed note and not some other file",
-        )
-    text = decode_note_text(raw)
+    text = decode_text(data, "note", MAX_NOTE_SIZE)
     check_note_text(text, "note")
     split = text.rfind("\n\n")
     if split < 0:
@@ -400,21 +390,38 @@ class Ed25519Signer:
 
     def sign(self, text: bytes) -> SignatureLine:
         """Sign a note text (UTF-8, ending in a newline, no other control characters)."""
-        check_note_text(decode_note_text(text))
+        check_note_text(decode_text(text, "note text"))
         return SignatureLine(self._name, self._verifier.key_id, self._private_key.sign(text))
 
     def __repr__(self) -> str:
         return f"Ed25519Signer({self._verifier.vkey!r})"
 
 
-def decode_note_text(text: bytes) -> str:
-    """``text`` decoded as UTF-8, or MalformedInput."""
+def decode_text(data: bytes | str, what: str, limit: int | None = None) -> str:
+    """``data`` as text, checked to be valid UTF-8 of at most ``limit`` bytes; else MalformedInput."""
+    if isinstance(data, str):
+        try:
+            raw = data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MalformedInput(
+                f"{what} contains a character that is not valid Unicode (offset {exc.start})",
+                hint=f"the {what} must be valid UTF-8 text",
+            ) from exc
+    else:
+        raw = data
+    if limit is not None and len(raw) > limit:
+        raise MalformedInput(
+            f"{what} is {len(raw)} bytes; at most {limit} are accepted",
+            hint=f"check that the input is a {what} and not some other file",
+        )
+    if isinstance(data, str):
+        return data
     try:
-        return text.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedInput(
-            f"note is not valid UTF-8 (byte offset {exc.start})",
-            hint="notes must be UTF-8 text; check that the file was not converted or damaged",
+            f"{what} is not valid UTF-8 (byte offset {exc.start})",
+            hint="check that the file was not converted to another encoding or damaged",
         ) from exc
 
 
@@ -434,7 +441,7 @@ __all__ = [
     "Verifier",
     "check_note_text",
     "check_signatures",
-    "decode_note_text",
+    "decode_text",
     "ed25519_verify",
     "key_id",
     "key_name_problem",

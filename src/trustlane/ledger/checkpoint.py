@@ -1,9 +1,9 @@
 """Transparency log checkpoints (c2sp.org/tlog-checkpoint): a signed note whose text is a tree head::
 
-    <origin>\\n
-    <tree size>\\n
-    <base64 root hash>\\n
-    [<extension line>\\n ...]
+<origin>\\n
+<tree size>\\n
+<base64 root hash>\\n
+[<extension line>\\n ...]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def parse_checkpoint_body(text: str) -> Checkpoint:
             "checkpoint origin line is empty",
             hint="the first line of a checkpoint names the log, e.g. 'example.com/log1'",
         )
-    if not _DECIMAL.fullmatch(size_text):
+    if len(size_text) > 20 or not _DECIMAL.fullmatch(size_text):
         raise MalformedInput(
             f"checkpoint tree size {size_text[:40]!r} is not a decimal number without leading zeros",
             hint="the second line of a checkpoint is the tree size, e.g. '20852163'",
@@ -125,7 +125,7 @@ class SignedCheckpoint:
         return self.note.format()
 
     def with_cosignatures(self, lines: Iterable[SignatureLine]) -> SignedCheckpoint:
-        """This checkpoint with ``lines`` added; lines whose name and key ID are already present are dropped."""
+        """This checkpoint with ``lines`` added, except those whose name and key ID are already present."""
         return SignedCheckpoint(self.checkpoint, self.note.with_signatures(lines))
 
 
@@ -159,8 +159,7 @@ def verify_checkpoint(
     signed = data if isinstance(data, SignedCheckpoint) else parse_signed_checkpoint(data)
     if log_verifier.sig_type != SIG_TYPE_ED25519:
         raise KeyMaterialError(
-            f"key {log_verifier.name!r} has signature type 0x{log_verifier.sig_type:02x}, "
-            "not a log key (0x01)",
+            f"key {log_verifier.name!r} has signature type 0x{log_verifier.sig_type:02x}, not a log key (0x01)",
             hint="pass the log's Ed25519 note vkey, not a witness cosignature key",
         )
     origin = signed.checkpoint.origin

@@ -1,0 +1,1 @@
+"""Benchmarks whose figures go to docs/BENCHMARKS.md."""

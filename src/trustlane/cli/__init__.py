@@ -1,0 +1,1 @@
+"""The `trustlane` command line: one module per command group."""

@@ -1,0 +1,87 @@
+"""`trustlane bench ...`: measured figures for docs/BENCHMARKS.md, each beside a limit measured in the same run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trustlane.cli.common import JsonOption, emit_json, err
+
+app = typer.Typer(
+    help="Benchmarks that print figures beside the physical limit measured in the same run.", no_args_is_help=True
+)
+
+DatabaseOption = Annotated[
+    str, typer.Option("--database", help='"sqlite" (temp file) or a PostgreSQL DSN (a temp schema is used).')
+]
+
+
+def _run(label: str, fn: Any, json_out: bool, **kwargs: Any) -> dict[str, Any]:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task(label, total=1.0)
+
+        def progress(phase: str, fraction: float) -> None:
+            bar.update(task, description=f"{label}: {phase}", completed=min(fraction, 1.0))
+
+        result: dict[str, Any] = fn(progress=progress, **kwargs)
+    if json_out:
+        emit_json(result)
+    else:
+        table = Table(title=label, show_header=False)
+        for key, value in result.items():
+            table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else str(value))
+        err.print(table)
+    return result
+
+
+@app.command("ledger-append")
+def ledger_append(
+    database: DatabaseOption = "sqlite",
+    entries: Annotated[int, typer.Option(help="Entries to append.")] = 200_000,
+    batch: Annotated[int, typer.Option(help="Entries per durable commit.")] = 256,
+    json_out: JsonOption = False,
+) -> None:
+    """Durable batched append throughput vs. the database's bulk insert rate and SHA-256 speed."""
+    from trustlane.bench.ledger import append_throughput
+
+    _run("ledger append", append_throughput, json_out, database=database, entries=entries, batch=batch)
+
+
+@app.command("ledger-latency")
+def ledger_latency(
+    database: DatabaseOption = "sqlite",
+    seconds: Annotated[float, typer.Option(help="How long the producer runs.")] = 20.0,
+    rate: Annotated[int, typer.Option(help="Entries per second from the producer.")] = 500,
+    interval_ms: Annotated[int, typer.Option(help="Checkpoint interval.")] = 1000,
+    json_out: JsonOption = False,
+) -> None:
+    """Time from append to inclusion in a published checkpoint (p50, p99)."""
+    from trustlane.bench.ledger import checkpoint_latency
+
+    _run(
+        "append -> checkpoint latency",
+        checkpoint_latency,
+        json_out,
+        database=database,
+        seconds=seconds,
+        rate=rate,
+        interval_ms=interval_ms,
+    )
+
+
+@app.command("ledger-proofs")
+def ledger_proofs(
+    database: DatabaseOption = "sqlite",
+    leaves: Annotated[int, typer.Option(help="Tree size to build.")] = 10_000_000,
+    samples: Annotated[int, typer.Option(help="Proofs of each kind to time.")] = 1000,
+    json_out: JsonOption = False,
+) -> None:
+    """Inclusion and consistency proof generation and verification at a large tree size."""
+    from trustlane.bench.ledger import proof_speed
+
+    _run("ledger proofs", proof_speed, json_out, database=database, leaves=leaves, samples=samples)

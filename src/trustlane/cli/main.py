@@ -1,0 +1,108 @@
+"""Entry point: builds the typer app and turns every error into a message and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from trustlane import __version__
+from trustlane.cli import bench_cmd, ledger_cmd, witness_cmd
+from trustlane.cli.common import HomeOption, JsonOption, emit_json, err
+from trustlane.config import resolve_home
+from trustlane.errors import TrustlaneError
+from trustlane.ledger.log import LedgerSettings
+from trustlane.node import Node
+
+app = typer.Typer(
+    name="trustlane",
+    help="trustlane: a trusted data space for connected-vehicle data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(ledger_cmd.app, name="ledger")
+app.add_typer(witness_cmd.app, name="witness")
+app.add_typer(bench_cmd.app, name="bench")
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the trustlane version."""
+    print(__version__)
+
+
+@app.command()
+def init(
+    home: HomeOption = None,
+    origin: Annotated[
+        str | None, typer.Option(help="Log origin (key name), e.g. example.com/log; default: host-derived.")
+    ] = None,
+    database: Annotated[
+        str, typer.Option(help='"sqlite" (embedded, default) or a PostgreSQL DSN postgresql://host:port/db.')
+    ] = "sqlite",
+    schema: Annotated[str, typer.Option(help="PostgreSQL schema for this node's tables.")] = "trustlane",
+    batch_max_entries: Annotated[int, typer.Option(help="Most entries one commit holds.")] = 256,
+    batch_max_age_ms: Annotated[int, typer.Option(help="Longest an entry waits for its batch to fill.")] = 250,
+    checkpoint_interval_ms: Annotated[int, typer.Option(help="How often a grown tree gets a checkpoint.")] = 1000,
+    json_out: JsonOption = False,
+) -> None:
+    """Create a node home: configuration, Ed25519 keys (0600) and the ledger database."""
+    path = resolve_home(home)
+    settings = LedgerSettings(batch_max_entries, batch_max_age_ms, checkpoint_interval_ms)
+    with Node.init(path, origin=origin, database=database, schema=schema, ledger=settings) as node:
+        info = {
+            "home": str(path),
+            "origin": node.config.origin,
+            "database": node.store.backend,
+            "log_vkey": node.log_verifier.vkey,
+            "witness_vkey": node.cosigner.verifier.vkey,
+        }
+    if json_out:
+        emit_json(info)
+    else:
+        err.print(f"[green]created node home[/] {path}")
+        print(f"origin       {info['origin']}\nlog vkey     {info['log_vkey']}\nwitness vkey {info['witness_vkey']}")
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console entry point: never shows a traceback for a user error."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="trustlane", standalone_mode=False)
+    except TrustlaneError as exc:
+        err.print(f"[red]error:[/] {exc.diagnostics()}", highlight=False, markup=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:
+        if os.environ.get("TRUSTLANE_DEBUG"):
+            raise
+        err.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "hint: this is a bug in trustlane; rerun with TRUSTLANE_DEBUG=1 for the traceback and report it"
+        )
+        sys.exit(70)

@@ -1,0 +1,1 @@
+"""Ledger and metadata stores: SQLite (embedded default) and PostgreSQL."""
