@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,10 +13,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from trustlane.canonical import canonical_json
 from trustlane.cli.common import HomeOption, JsonOption, b64, emit_json, err, open_node
 from trustlane.crypto.note import parse_vkey
 from trustlane.errors import MalformedInput, UsageError
 from trustlane.ledger import merkle
+from trustlane.ledger.events import commitment_of
 from trustlane.ledger.fsck import fsck
 from trustlane.ledger.policy import Policy, parse_policy
 from trustlane.ledger.proofs import TlogProof, parse_tlog_proof, verify_tlog_proof
@@ -202,9 +205,17 @@ def verify_bundle(
     policy_file: Annotated[Path, typer.Option("--policy", help="C2SP tlog-policy file with the trusted keys.")],
     data: Annotated[Path | None, typer.Option("--data", help="The entry's data, to recompute its leaf.")] = None,
     leaf_hash: Annotated[str | None, typer.Option("--leaf-hash", help="The entry's leaf hash (base64).")] = None,
+    event: Annotated[
+        Path | None,
+        typer.Option("--event", help='A disclosed event: JSON {"event": {...}, "salt": "<hex>"}.'),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Verify a proof bundle offline with public keys only: log signature, witness quorum, inclusion."""
+    """Verify a proof bundle offline with public keys only: log signature, witness quorum, inclusion.
+
+    The entry is named by --data, --leaf-hash, --event (a disclosed event and its salt), or else the
+    bundle's extra data.
+    """
     try:
         proof = parse_tlog_proof(proof_file.read_bytes())
         policy = parse_policy(policy_file.read_bytes())
@@ -217,6 +228,8 @@ def verify_bundle(
             leaf = base64.b64decode(leaf_hash, validate=True)
         except binascii.Error as exc:
             raise MalformedInput("--leaf-hash is not base64") from exc
+    elif event is not None:
+        leaf = merkle.leaf_hash(_disclosed_commitment(event))
     elif proof.extra is not None:
         leaf = merkle.leaf_hash(proof.extra)
     else:
@@ -234,6 +247,21 @@ def verify_bundle(
         emit_json(out)
     else:
         print(f"verified: entry {proof.index} is in {out['origin']} at size {out['treeSize']}")
+
+
+def _disclosed_commitment(path: Path) -> bytes:
+    """The commitment a disclosed event opens (see docs/COMMITMENTS.md)."""
+    try:
+        disclosed = json.loads(path.read_text())
+        salt = bytes.fromhex(disclosed["salt"])
+        body = canonical_json(disclosed["event"])
+    except FileNotFoundError as exc:
+        raise UsageError(f"{path} does not exist") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedInput(
+            f"{path} is not a disclosed event", hint='expected {"event": {...}, "salt": "<64 hex digits>"}'
+        ) from exc
+    return commitment_of(body, salt)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import click
@@ -78,6 +79,54 @@ def init(
     else:
         err.print(f"[green]created node home[/] {path}")
         print(f"origin       {info['origin']}\nlog vkey     {info['log_vkey']}\nwitness vkey {info['witness_vkey']}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where the demo nodes and outputs go (default: ./trustlane-demo).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the generated fleet data (repeatable runs).")] = 7,
+    json_out: JsonOption = False,
+) -> None:
+    """Run the evidence ledger end to end on loopback: nodes, witness, commitments, offline verification."""
+    import shutil
+
+    from trustlane.demo import run_demo
+
+    target = (workdir or Path("trustlane-demo")).absolute()
+    if target.exists():
+        shutil.rmtree(target)  # the demo owns this folder; a rerun starts clean
+    with err.status("starting") as status:
+
+        def step(text: str) -> None:
+            status.update(text)
+            err.print(f"[green]✓[/] {text}")
+
+        result = run_demo(target, seed, step)
+    summary = {
+        "workdir": str(result.workdir),
+        "events": result.events,
+        "checkpoint_size": result.checkpoint_size,
+        "cosigned_by": result.cosigned_by,
+        "bundle": str(result.bundle),
+        "policy": str(result.policy),
+        "tamper_refused": result.tamper_refused,
+        "fsck_entries": result.fsck_entries,
+        "seconds": round(result.seconds, 2),
+    }
+    if json_out:
+        emit_json(summary)
+        return
+    print(
+        f"\ncommitted {result.events} events; checkpoint {result.checkpoint_size} cosigned by "
+        f"{', '.join(result.cosigned_by)}; fsck verified {result.fsck_entries} entries "
+        f"in {result.seconds:.1f} s\n"
+        f"offline proof bundle: {result.bundle}\ntrust policy:         {result.policy}\n"
+        f"verify it yourself:   trustlane ledger verify-bundle {result.bundle} --policy {result.policy} "
+        f"--event {result.workdir / 'event.json'}\n"
+        f"inspect the holder:   trustlane ledger verify --home {result.workdir / 'holder'}"
+    )
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -28,7 +28,7 @@ def encode_private_key(name: str, sig_type: int, private_key: Ed25519PrivateKey)
 
 
 def decode_private_key(text: str, source: str) -> tuple[str, int, Ed25519PrivateKey]:
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 4)  # base64 may contain "+", a key name may not
     bad = KeyMaterialError(
         f"{source} is not a trustlane private key",
         hint="restore the key file from backup; a node cannot sign without its own key",
