@@ -83,7 +83,7 @@ def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path) -> None:
         )
         assert child.stdout is not None
         lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(child.stdout or []), daemon=True)
+        reader = threading.Thread(target=lines.extend, args=(child.stdout,), daemon=True)
         reader.start()
         deadline = time.monotonic() + 30
         while "ready\n" not in lines and time.monotonic() < deadline and child.poll() is None:
@@ -93,6 +93,7 @@ def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path) -> None:
         child.send_signal(signal.SIGKILL)
         child.wait()
         reader.join()
+        child.stdout.close()
         for line in lines:
             if line != "ready\n":
                 index, payload = line.split()

@@ -45,7 +45,7 @@ class Scratch:
     @classmethod
     def make(cls, database: str) -> Scratch:
         base = Path(tempfile.mkdtemp(prefix="trustlane-bench-"))
-        return cls(database, base, f"bench_{os.getpid()}_{random.randrange(1 << 30)}")
+        return cls(database, base, f"bench_{os.getpid()}_{os.urandom(4).hex()}")
 
     def open(self) -> LedgerStore:
         return open_store(self.database, base_dir=self.base_dir, schema=self.schema, create=True)
@@ -221,7 +221,7 @@ def proof_speed(database: str, leaves: int, samples: int, progress: Progress = _
             build_s = time.perf_counter() - build_start
             size = store.tree_size()
             root = log.root(size)
-            rng = random.Random(7)
+            rng = random.Random(7)  # noqa: S311 - reproducible sample positions
             incl_gen: list[float] = []
             incl_ver: list[float] = []
             cons_gen: list[float] = []

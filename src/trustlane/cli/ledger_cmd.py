@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -89,7 +89,7 @@ def prove(
         proof = node.log.inclusion_proof(index, tree_size)
         entry = node.store.entry(index)
         assert entry is not None  # inclusion_proof checked the index
-        out = {
+        out: dict[str, Any] = {
             "leafIdx": index,
             "treeSize": tree_size,
             "root": b64(node.log.root(tree_size)),
@@ -115,7 +115,7 @@ def consistency(
     with open_node(home) as node:
         size2 = node.store.tree_size() if new is None else new
         proof = node.log.consistency_proof(old, size2)
-        out = {
+        out: dict[str, Any] = {
             "size1": old,
             "size2": size2,
             "root1": b64(node.log.root(min(old, size2))),

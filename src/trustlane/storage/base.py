@@ -20,9 +20,12 @@ SCHEMA_VERSION = 1
 
 
 class EntryRecord(NamedTuple):
-    """A tuple, so batches go to the database driver without conversion."""
+    """A tuple, so batches go to the database driver without conversion.
 
-    index: int
+    The field ``index`` deliberately shadows ``tuple.index``, which no caller of a record needs.
+    """
+
+    index: int  # type: ignore[assignment]
     leaf_hash: bytes
     data: bytes
     appended_ns: int

@@ -68,9 +68,7 @@ class _SqliteWriter(LedgerWriter):
         return self._store._fetch(self._conn, coords)
 
     def add_entries(self, entries: Sequence[EntryRecord]) -> None:
-        self._conn.executemany(
-            "INSERT INTO entries (idx, leaf_hash, data, appended_ns) VALUES (?, ?, ?, ?)", entries
-        )
+        self._conn.executemany("INSERT INTO entries (idx, leaf_hash, data, appended_ns) VALUES (?, ?, ?, ?)", entries)
 
     def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         self._conn.executemany("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
