@@ -87,6 +87,8 @@ class Node:
             finally:
                 store.close()
             write_config(staging, config)
+            for path in staging.glob("ledger.db*"):
+                path.chmod(0o600)  # holds event secrets (salts) as well as the public ledger
             if home.exists():
                 home.rmdir()
             staging.rename(home)

@@ -155,16 +155,15 @@ def _check_checkpoint(
 
 def _check_events(store: LedgerStore, size: int) -> int:
     checked = 0
-    for index in range(size):
-        secret = store.event_secret(index)
-        if secret is None or secret.event is None or secret.salt is None:
-            continue
-        entry = store.entry(index)
+    for secret in store.held_event_secrets():
+        entry = store.entry(secret.index) if secret.index < size else None
         if entry is None:
-            raise _fail(f"event secret {index} has no ledger entry")
+            raise _fail(f"event secret {secret.index} has no ledger entry")
+        if secret.event is None or secret.salt is None:
+            raise _fail(f"event secret {secret.index} is neither complete nor marked erased")
         try:
             check_disclosure(entry.data, secret.event, secret.salt)
         except TrustlaneError as exc:
-            raise _fail(f"event {index}: the stored event no longer matches its ledger commitment") from exc
+            raise _fail(f"event {secret.index}: the stored event no longer matches its ledger commitment") from exc
         checked += 1
     return checked

@@ -147,6 +147,10 @@ class LedgerStore(ABC):
     def event_secret(self, index: int) -> EventSecret | None: ...
 
     @abstractmethod
+    def held_event_secrets(self) -> Iterator[EventSecret]:
+        """Every event secret not yet erased, in index order."""
+
+    @abstractmethod
     def erase_event_secret(self, index: int, erased_ns: int) -> bool: ...
 
     # --- witness state (when this node cosigns other logs) --------------------------------------

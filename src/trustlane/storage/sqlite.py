@@ -278,6 +278,10 @@ class SqliteStore(LedgerStore):
         rows = self._q("SELECT idx, event, salt, erased_ns FROM event_secrets WHERE idx = ?", (index,))
         return EventSecret(*rows[0]) if rows else None  # type: ignore[arg-type]
 
+    def held_event_secrets(self) -> Iterator[EventSecret]:
+        rows = self._q("SELECT idx, event, salt, erased_ns FROM event_secrets WHERE erased_ns IS NULL ORDER BY idx")
+        return (EventSecret(*r) for r in rows)  # type: ignore[arg-type]
+
     def erase_event_secret(self, index: int, erased_ns: int) -> bool:
         conn = self._conn()
         try:
