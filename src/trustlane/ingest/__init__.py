@@ -1,0 +1,1 @@
+"""Vehicle data ingestion: readers, VSS naming, classification, segments, commitments."""
