@@ -16,6 +16,7 @@ from trustlane.crypto.keys import COSIGNATURE_KEY, NOTE_KEY, read_private_key, w
 from trustlane.crypto.note import Ed25519Signer, Verifier, key_name_problem, parse_vkey
 from trustlane.errors import HomeError, KeyMaterialError, StorageError, UsageError
 from trustlane.ledger.log import LedgerSettings, Log
+from trustlane.ledger.policy import Policy
 from trustlane.storage.base import CheckpointRecord, LedgerStore
 from trustlane.storage.open import open_store
 
@@ -54,7 +55,7 @@ class Node:
         ledger: LedgerSettings | None = None,
     ) -> Node:
         """Create a node home; built in a sibling folder and moved into place, so never half-made."""
-        origin = origin or default_origin()
+        origin = default_origin() if origin is None else origin  # an empty --origin is an error, not a default
         problem = key_name_problem(origin)
         if problem:
             raise UsageError(f"origin {origin!r} cannot name a log: {problem}", hint="e.g. example.com/log")
@@ -104,6 +105,11 @@ class Node:
         node = cls(home, config, store)
         try:
             stored_origin = store.get_meta("origin")
+            if stored_origin is None:
+                raise StorageError(
+                    f"the database of {home} holds no trustlane ledger",
+                    hint="restore the node home from a backup; `trustlane init` creates a new one",
+                )
             if stored_origin != config.origin:
                 raise HomeError(
                     f"the database holds log {stored_origin!r} but {home / CONFIG_FILE} names {config.origin!r}",
@@ -176,7 +182,12 @@ class Node:
                 f"{vkey} is not a cosignature verifier key (type 0x04)",
                 hint="use the witness's key from `trustlane witness vkey`",
             )
+        from trustlane.ledger.witness_client import WitnessClient
+
+        WitnessClient(name, url, verifier).close()  # refuse a URL the log could never send checkpoints to
         witnesses = (*self.config.witnesses, WitnessEndpoint(name, url.rstrip("/"), verifier.vkey))
+        # `trustlane ledger policy` names every witness: refuse a name or key no policy file can hold.
+        Policy.simple(self.log_verifier, [(w.name, parse_vkey(w.vkey)) for w in witnesses], 0)
         self.update_config(replace(self.config, witnesses=witnesses))
 
     def trust_log(self, vkey: str) -> None:

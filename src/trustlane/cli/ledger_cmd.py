@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from trustlane.canonical import canonical_json
@@ -22,6 +23,7 @@ from trustlane.ledger.events import commitment_of
 from trustlane.ledger.fsck import fsck
 from trustlane.ledger.policy import Policy, parse_policy
 from trustlane.ledger.proofs import TlogProof, parse_tlog_proof, verify_tlog_proof
+from trustlane.node import Node
 
 app = typer.Typer(help="The evidence ledger: append, checkpoints, proofs, verification.", no_args_is_help=True)
 witnesses_app = typer.Typer(help="Witnesses this log asks for cosignatures.", no_args_is_help=True)
@@ -40,6 +42,28 @@ def _read_input(name: str) -> bytes:
         raise UsageError(f"{name} is a folder, not a file", hint="pass files, or - for stdin") from exc
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    """The bytes of an input file named by an option; a missing or unreadable file is a usage error."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise UsageError(f"{what} {path} does not exist", hint="check the path") from exc
+    except IsADirectoryError as exc:
+        raise UsageError(f"{what} {path} is a folder, not a file", hint="pass a file") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def _tree_size(node: Node, size: int | None, what: str) -> int:
+    """``size``, or the current tree size when None; a size the log has not reached is a usage error."""
+    current = node.store.tree_size()
+    if size is None:
+        return current
+    if not 0 <= size <= current:
+        raise UsageError(f"{what} {size} is outside 0..{current}", hint="ask for a size the log has reached")
+    return size
 
 
 @app.command()
@@ -85,7 +109,12 @@ def prove(
 ) -> None:
     """Inclusion proof for one entry, in the transparency-dev vector layout."""
     with open_node(home) as node:
-        tree_size = node.store.tree_size() if size is None else size
+        tree_size = _tree_size(node, size, "tree size")
+        if not 0 <= index < tree_size:
+            raise UsageError(
+                f"entry {index} is not in the tree of size {tree_size}",
+                hint="pass an index below the tree size (see `trustlane ledger checkpoint`)",
+            )
         proof = node.log.inclusion_proof(index, tree_size)
         entry = node.store.entry(index)
         assert entry is not None  # inclusion_proof checked the index
@@ -113,12 +142,17 @@ def consistency(
 ) -> None:
     """Consistency proof between two tree sizes."""
     with open_node(home) as node:
-        size2 = node.store.tree_size() if new is None else new
+        size2 = _tree_size(node, new, "new size")
+        if not 0 <= old <= size2:
+            raise UsageError(
+                f"no consistency proof from size {old} to size {size2}",
+                hint="the old size must be between 0 and the new size",
+            )
         proof = node.log.consistency_proof(old, size2)
         out: dict[str, Any] = {
             "size1": old,
             "size2": size2,
-            "root1": b64(node.log.root(min(old, size2))),
+            "root1": b64(node.log.root(old)),
             "root2": b64(node.log.root(size2)),
             "proof": [b64(p) for p in proof],
         }
@@ -168,7 +202,7 @@ def verify(home: HomeOption = None, json_out: JsonOption = False) -> None:
             f"{report.cosignatures} cosignatures, {report.events} event commitments"
         )
         for w in report.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
+            err.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
 
 
 @app.command()
@@ -180,7 +214,7 @@ def bundle(
     """Offline proof bundle (C2SP tlog-proof) for one entry against the latest cosigned checkpoint."""
     with open_node(home) as node:
         record = node.log.publish_checkpoint()
-        if index >= record.size:
+        if not 0 <= index < record.size:
             raise UsageError(f"entry {index} is not in the latest checkpoint (size {record.size})")
         signed = node.log.signed_checkpoint(record)
         entry = node.store.entry(index)
@@ -196,7 +230,7 @@ def bundle(
         sys.stdout.write(text)
     else:
         out.write_text(text)
-        err.print(f"wrote {out}")
+        err.print(f"wrote {escape(str(out))}")
 
 
 @app.command("verify-bundle")
@@ -216,13 +250,10 @@ def verify_bundle(
     The entry is named by --data, --leaf-hash, --event (a disclosed event and its salt), or else the
     bundle's extra data.
     """
-    try:
-        proof = parse_tlog_proof(proof_file.read_bytes())
-        policy = parse_policy(policy_file.read_bytes())
-    except FileNotFoundError as exc:
-        raise UsageError(f"{exc.filename} does not exist") from exc
+    proof = parse_tlog_proof(_read_file(proof_file, "proof bundle"))
+    policy = parse_policy(_read_file(policy_file, "policy"))
     if data is not None:
-        leaf = merkle.leaf_hash(data.read_bytes())
+        leaf = merkle.leaf_hash(_read_file(data, "data file"))
     elif leaf_hash is not None:
         try:
             leaf = base64.b64decode(leaf_hash, validate=True)
@@ -251,12 +282,11 @@ def verify_bundle(
 
 def _disclosed_commitment(path: Path) -> bytes:
     """The commitment a disclosed event opens (see docs/COMMITMENTS.md)."""
+    raw = _read_file(path, "disclosed event")
     try:
-        disclosed = json.loads(path.read_text())
+        disclosed = json.loads(raw)
         salt = bytes.fromhex(disclosed["salt"])
         body = canonical_json(disclosed["event"])
-    except FileNotFoundError as exc:
-        raise UsageError(f"{path} does not exist") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise MalformedInput(
             f"{path} is not a disclosed event", hint='expected {"event": {...}, "salt": "<64 hex digits>"}'
@@ -288,7 +318,7 @@ def witnesses_add(
     """Ask this witness to cosign every new checkpoint."""
     with open_node(home) as node:
         node.add_witness(name, url, vkey_text)
-    err.print(f"witness {name} added")
+    err.print(f"witness {escape(name)} added")
 
 
 @witnesses_app.command("list")

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
+from rich.text import Text
 
 from trustlane import __version__
 from trustlane.cli import bench_cmd, ledger_cmd, witness_cmd
@@ -77,7 +79,7 @@ def init(
     if json_out:
         emit_json(info)
     else:
-        err.print(f"[green]created node home[/] {path}")
+        err.print(f"[green]created node home[/] {escape(str(path))}")
         print(f"origin       {info['origin']}\nlog vkey     {info['log_vkey']}\nwitness vkey {info['witness_vkey']}")
 
 
@@ -101,7 +103,7 @@ def demo(
 
         def step(text: str) -> None:
             status.update(text)
-            err.print(f"[green]✓[/] {text}")
+            err.print(f"[green]✓[/] {escape(text)}")
 
         result = run_demo(target, seed, step)
     summary = {
@@ -133,15 +135,21 @@ def run(argv: list[str] | None = None) -> None:
     """Console entry point: never shows a traceback for a user error."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="trustlane", standalone_mode=False)
+        code = command.main(args=argv, prog_name="trustlane", standalone_mode=False)
     except TrustlaneError as exc:
-        err.print(f"[red]error:[/] {exc.diagnostics()}", highlight=False, markup=True)
+        # Messages quote paths, names and file contents: print them as text, never as Rich markup, unwrapped.
+        err.print(Text.assemble(("error:", "red"), " ", exc.diagnostics()), soft_wrap=True, highlight=False)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         err.print("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except (click.ClickException, typer.TyperException) as exc:
+        # typer vendors its own click: its usage errors are TyperExceptions, not click.ClickExceptions.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(Text(f"error: {exc}"), soft_wrap=True, highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -151,7 +159,14 @@ def run(argv: list[str] | None = None) -> None:
         if os.environ.get("TRUSTLANE_DEBUG"):
             raise
         err.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
-            "hint: this is a bug in trustlane; rerun with TRUSTLANE_DEBUG=1 for the traceback and report it"
+            Text.assemble(
+                ("internal error:", "red"),
+                f" {type(exc).__name__}: {exc}\n"
+                "hint: this is a bug in trustlane; rerun with TRUSTLANE_DEBUG=1 for the traceback and report it",
+            ),
+            soft_wrap=True,
+            highlight=False,
         )
         sys.exit(70)
+    if isinstance(code, int) and code != 0:  # a command raised typer.Exit(code)
+        sys.exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from trustlane.cli.common import HomeOption, err, open_node
 from trustlane.crypto.note import parse_vkey
@@ -27,7 +28,7 @@ def trust(
     """Cosign checkpoints of this log from now on."""
     with open_node(home) as node:
         node.trust_log(vkey_text)
-    err.print(f"now witnessing {parse_vkey(vkey_text).name}")
+    err.print(f"now witnessing {escape(parse_vkey(vkey_text).name)}")
 
 
 @app.command()
@@ -49,5 +50,5 @@ def serve(
         if not logs:
             err.print("[yellow]warning:[/] no log is trusted yet; add one with --log VKEY or `trustlane witness trust`")
         witness = Witness(node.store, node.cosigner, logs)
-        err.print(f"witness {node.cosigner.verifier.vkey} on http://{host}:{port} for {len(logs)} log(s)")
+        err.print(f"witness {node.cosigner.verifier.vkey} on http://{escape(host)}:{port} for {len(logs)} log(s)")
         uvicorn.run(create_witness_app(witness), host=host, port=port, log_level="warning")

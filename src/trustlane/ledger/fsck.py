@@ -23,6 +23,9 @@ from trustlane.storage.base import CheckpointRecord, LedgerStore
 
 Progress = Callable[[int, int], None]
 
+_MAX_LEVEL = 63  # a tree of at most 2^64 leaves has perfect subtrees up to level 63
+_MAX_INDEX = (1 << 63) - 1  # the largest index a store's 64-bit integer columns hold
+
 
 @dataclass
 class FsckReport:
@@ -67,10 +70,20 @@ class _NodeChecker:
         self.checked += 1
 
     def finish(self) -> None:
-        for level in range(1, max(self._size.bit_length(), 1) + 1):
-            extra = next(self._cursor(level), None)
+        # A node past the tree's perfect subtrees, at any level and however far out, is extra: the log would
+        # collide with it when the tree grows there.
+        for level in range(1, _MAX_LEVEL + 1):
+            extra = next(iter(self._store.nodes(level, self._size >> level, _MAX_INDEX)), None)
             if extra is not None:
                 raise _fail(f"tree node (level {level}, index {extra[0]}) exists beyond the tree's {self._size} leaves")
+
+    def close(self) -> None:
+        """Release the level cursors while the store is still open."""
+        for cursor in self._cursors.values():
+            close = getattr(cursor, "close", None)
+            if close is not None:
+                close()
+        self._cursors.clear()
 
 
 def fsck(
@@ -95,23 +108,29 @@ def fsck(
         if record is not None:
             _check_checkpoint(store, record, frontier.root(), log_verifier, witnesses, report)
 
-    check_checkpoint_at(0)
-    expected_index = 0
-    for entry in store.entries(0, size):
-        if entry.index != expected_index:
-            raise _fail(f"entry {expected_index} is missing (the next stored entry is {entry.index})")
-        if merkle.leaf_hash(entry.data) != entry.leaf_hash:
-            raise _fail(f"entry {entry.index}: stored leaf hash is not SHA-256(0x00 || data)")
-        for level, index, h in frontier.append(entry.leaf_hash):
-            if level > 0:
-                nodes.check(level, index, h)
-        expected_index += 1
-        check_checkpoint_at(expected_index)
-        if progress is not None and expected_index % 65536 == 0:
-            progress(expected_index, size)
-    if expected_index != size:
-        raise _fail(f"the tree has {size} entries by its highest index but only {expected_index} are stored")
-    nodes.finish()
+    try:
+        check_checkpoint_at(0)
+        expected_index = 0
+        for entry in store.entries(0, size):
+            if entry.index != expected_index:
+                raise _fail(f"entry {expected_index} is missing (the next stored entry is {entry.index})")
+            if merkle.leaf_hash(entry.data) != entry.leaf_hash:
+                raise _fail(f"entry {entry.index}: stored leaf hash is not SHA-256(0x00 || data)")
+            for level, index, h in frontier.append(entry.leaf_hash):
+                if level > 0:
+                    nodes.check(level, index, h)
+            expected_index += 1
+            check_checkpoint_at(expected_index)
+            if progress is not None and expected_index % 65536 == 0:
+                progress(expected_index, size)
+        if expected_index != size:
+            raise _fail(f"the tree has {size} entries by its highest index but only {expected_index} are stored")
+        nodes.finish()
+    finally:
+        nodes.close()  # an open cursor outliving the store would fail noisily when collected
+    for cosig in store.cosignatures():
+        if cosig.size not in by_size:
+            raise _fail(f"cosignature by {cosig.witness} on size {cosig.size} belongs to no checkpoint")
     report.entries, report.nodes, report.root = size, nodes.checked, frontier.root()
     report.events = _check_events(store, size)
     if progress is not None:

@@ -504,9 +504,7 @@ class PostgresStore(LedgerStore):
         )
 
     def held_event_secrets(self) -> Iterator[EventSecret]:
-        rows = self._q(
-            f"SELECT idx, event, salt FROM {self._s}.event_secrets WHERE erased_ns IS NULL ORDER BY idx"
-        )
+        rows = self._q(f"SELECT idx, event, salt FROM {self._s}.event_secrets WHERE erased_ns IS NULL ORDER BY idx")
         return (EventSecret(int(i), str(e), bytes(s), None) for i, e, s in rows)
 
     def erase_event_secret(self, index: int, erased_ns: int) -> bool:

@@ -185,10 +185,14 @@ class SqliteStore(LedgerStore):
             marks = ",".join("?" * len(chunk))
             for idx, h in conn.execute(f"SELECT idx, leaf_hash FROM entries WHERE idx IN ({marks})", chunk):
                 got[(0, idx)] = h
-        for level, idx in inner:
-            row = conn.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, idx)).fetchone()
-            if row is not None:
-                got[(level, idx)] = row[0]
+        for start in range(0, len(inner), 250):
+            chunk = inner[start : start + 250]
+            # OR of equalities: SQLite answers each term from the primary key (a VALUES list would scan)
+            terms = " OR ".join("(level = ? AND idx = ?)" for _ in chunk)
+            params = [v for coord in chunk for v in coord]
+            sql = f"SELECT level, idx, hash FROM nodes WHERE {terms}"
+            for level, idx, h in conn.execute(sql, params):
+                got[(level, idx)] = h
         missing = [c for c in coords if c not in got]
         if missing:
             raise StorageError(

@@ -1,0 +1,1 @@
+"""The holder's metadata catalog: vehicles, datasets, segments and which ledger events concern a vehicle."""

@@ -1,0 +1,116 @@
+"""ASAM MDF 4.x recordings, read with asammdf.
+
+Every channel except master (time) and sync channels becomes a :class:`Channel` with its unit and comment,
+values physical (conversion rules applied, so value-to-text conversions give text channels). Samples flagged by
+invalidation bits are left out. Timestamps are the header start time (UTC) plus the channel's master time,
+rounded to the nearest nanosecond. Channels that are not one number or string per sample (structures, arrays,
+byte arrays) are skipped and listed in ``metadata["skipped_channels"]``.
+
+Names: a name's first occurrence (lowest data group, then lowest channel index) keeps the plain name; each later
+occurrence is named ``name@G`` with G its 0-based data group index, or ``name@G.C`` (C its channel index in the
+group) when the name repeats within one group.
+
+The header comment carries metadata and consent records (see :mod:`.mdf4_header`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trustlane.errors import MalformedInput, TrustlaneError
+from trustlane.ingest.model import Channel, RawRecording, TimeArray
+from trustlane.ingest.readers.checks import INT64_MAX, require_increasing
+from trustlane.ingest.readers.detect import MDF_MAGICS, check_mdf_version
+from trustlane.ingest.readers.mdf4_header import parse_header_comment
+from trustlane.ingest.readers.base import summary
+from trustlane.ingest.readers.mdf4_open import DAMAGED_HINT, open_mdf
+from trustlane.ingest.readers.values import normalise
+
+_MASTER_TYPES = frozenset((2, 3, 4))  # master, virtual master, synchronisation
+_TEXT_ENCODINGS = {6: "latin-1", 7: "utf-8", 8: "utf-16-le", 9: "utf-16-be"}
+_LOCAL_TIME_FLAG = 1
+
+
+def _start_ns(path: Path, header: Any) -> int:
+    if int(header.time_flags) & _LOCAL_TIME_FLAG:
+        raise MalformedInput(
+            f"{path}: the MDF start time is a local time of unknown timezone",
+            hint="record with a UTC start time (MDF header time flags: offsets valid, not local time)",
+        )
+    return int(header.abs_time)
+
+
+def _unique_name(name: str, group: int, index: int, used: set[str]) -> str:
+    for candidate in (name, f"{name}@{group}", f"{name}@{group}.{index}"):
+        if candidate not in used:
+            used.add(candidate)
+            return candidate
+    raise MalformedInput(f"channel name {name!r} cannot be made unique")  # pragma: no cover - names above differ
+
+
+def _timestamps(path: Path, where: str, seconds: np.ndarray, start_ns: int) -> TimeArray:
+    seconds = np.asarray(seconds, dtype=np.float64)
+    if len(seconds) and (not np.isfinite(seconds).all() or np.abs(seconds).max() * 1e9 + abs(start_ns) >= INT64_MAX):
+        raise MalformedInput(f"{path}: {where}: master times are not finite or out of range", hint=DAMAGED_HINT)
+    return np.rint(seconds * 1e9).astype(np.int64) + np.int64(start_ns)
+
+
+def read_mdf4(path: Path, *, dbc: Path | None = None) -> RawRecording:
+    """Read an MDF 4.x recording (``dbc`` is ignored)."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if not head.startswith(MDF_MAGICS):
+        raise MalformedInput(f"{path}: not an MDF file (no MDF file identifier)", hint="check the file and its format")
+    check_mdf_version(path, head)
+    with open_mdf(path) as mdf:
+        try:
+            return _read(path, mdf)
+        except TrustlaneError:
+            raise
+        except Exception as exc:  # asammdf fails in many ways on damaged blocks
+            raise MalformedInput(f"{path}: damaged MDF file ({summary(exc)})", hint=DAMAGED_HINT) from None
+
+
+def _read(path: Path, mdf: Any) -> RawRecording:
+    start_ns = _start_ns(path, mdf.header)
+    metadata, consents = parse_header_comment(path, str(mdf.header.comment or ""))
+    entries = [
+        (group_index, channel_index, channel)
+        for group_index, group in enumerate(mdf.groups)
+        for channel_index, channel in enumerate(group.channels)
+        if int(channel.channel_type) not in _MASTER_TYPES
+    ]
+    signals = mdf.select([(None, g, c) for g, c, _ in entries], raw=False) if entries else []
+    used: set[str] = set()
+    skipped: list[str] = []
+    channels: list[Channel] = []
+    for (group_index, channel_index, block), signal in zip(entries, signals, strict=True):
+        name = _unique_name(str(signal.name), group_index, channel_index, used)
+        encoding = _TEXT_ENCODINGS.get(int(block.data_type), "utf-8")
+        values = normalise(np.asarray(signal.samples), text_encoding=encoding)
+        if values is None:
+            skipped.append(name)
+            continue
+        where = f"channel {name!r} (group {group_index})"
+        timestamps = _timestamps(path, where, signal.timestamps, start_ns)
+        if len(timestamps) != len(values):
+            raise MalformedInput(f"{path}: {where}: samples and master times differ in number", hint=DAMAGED_HINT)
+        if signal.invalidation_bits is not None:
+            keep = ~np.asarray(signal.invalidation_bits, dtype=bool)
+            timestamps, values = timestamps[keep], values[keep]
+        require_increasing(
+            timestamps,
+            where=f"{path}: {where}",
+            locate=lambda i: f"sample {i}",
+            hint="the recording's master channel must strictly increase; re-export the file",
+        )
+        comment = str(signal.comment).strip() if signal.comment else None
+        channels.append(
+            Channel(name=name, unit=str(signal.unit) or None, timestamps_ns=timestamps, values=values, comment=comment)
+        )
+    if skipped:
+        metadata["skipped_channels"] = ",".join(skipped)
+    return RawRecording(source=path, format="mdf4", channels=tuple(channels), metadata=metadata, consents=consents)
