@@ -279,7 +279,7 @@ def test_corrupt_database(home: Path, data_file: Path) -> None:
     before = snapshot(home)
     for command in (["ledger", "append", data_file], ["ledger", "verify"], ["ledger", "checkpoint"]):
         err = refused(5, *command, "--home", home)
-        assert f"SQLite database {home / 'ledger.db'} cannot be used" in err
+        assert f"{home / 'ledger.db'} is not a SQLite database" in err
     assert snapshot(home) == before
     assert (home / "ledger.db").read_bytes() == garbage
 

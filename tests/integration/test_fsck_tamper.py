@@ -245,7 +245,9 @@ def test_tampering_is_found(template: Template, tmp_path: Path, case: str) -> No
     shutil.copytree(template.home, home)
     db = sqlite3.connect(home / "ledger.db", isolation_level=None)
     try:
-        for trigger in TRIGGERS:
+        triggers = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        assert set(TRIGGERS) <= set(triggers)
+        for trigger in triggers:
             db.execute(f"DROP TRIGGER {trigger}")  # what an attacker with database access does first
         db.execute("BEGIN")
         tamper(db)

@@ -189,7 +189,9 @@ def ledger_contents(node: Node) -> list[bytes]:
     return out
 
 
-def test_vin_never_reaches_the_ledger(node: Node, registry: VehicleRegistry, catalog: CatalogDB, tmp_path: Path) -> None:
+def test_vin_never_reaches_the_ledger(
+    node: Node, registry: VehicleRegistry, catalog: CatalogDB, tmp_path: Path
+) -> None:
     vins = [VIN_A, VIN_B, VIN_C]
     for vin in vins:
         registry.register(vin, generate_device_key(tmp_path / f"{vin}.key"))
@@ -399,7 +401,7 @@ def test_gaps_are_refused(files: list[Path], device: tuple[Path, Verifier]) -> N
         verify_manifest(later, files[2:3], verifier, head, length)
     assert "missing" in info.value.message
     # a file listed in the manifest but not uploaded
-    with pytest.raises(VerificationError, match="not uploaded: c.mf4"):
+    with pytest.raises(VerificationError, match=r"not uploaded: c\.mf4"):
         verify_manifest(full, files[:2], verifier, GENESIS_HEAD, 0)
 
 
@@ -451,7 +453,7 @@ def test_tampered_files_are_refused(files: list[Path], device: tuple[Path, Verif
         verify_manifest(manifest, files[:3], verifier, GENESIS_HEAD, 0)
     files[2].write_bytes(files[2].read_bytes()[:-1])
     files[1].write_bytes(os.urandom(4096))
-    with pytest.raises(VerificationError, match="b.mf4"):
+    with pytest.raises(VerificationError, match=r"file b\.mf4 has SHA-256"):
         verify_manifest(manifest, files[:3], verifier, GENESIS_HEAD, 0)
     files[1].unlink()
     with pytest.raises(VerificationError, match="missing"):
@@ -566,3 +568,27 @@ def test_cli_errors_are_typed(home: Path) -> None:
     assert isinstance(result.exception, UsageError)
     result = invoke(["register", VIN_A, "--key", str(home / "absent.vkey"), "--home", str(home)])
     assert isinstance(result.exception, UsageError)
+
+
+# --- the master key ---------------------------------------------------------------------------------------
+
+
+def test_lost_or_replaced_master_key_is_reported(node: Node, registry: VehicleRegistry, catalog: CatalogDB) -> None:
+    p = registry.register(VIN_A).pseudonym
+    key_file = node.home / "keys/node.key"
+    original = key_file.read_bytes()
+    key_file.unlink()
+    with pytest.raises(KeyMaterialError, match="missing") as info:
+        master_key(node)
+    assert "backup" in (info.value.hint or "")
+    assert not key_file.exists()  # no new key was made in its place
+    with pytest.raises(KeyMaterialError, match="not the key"):
+        VehicleRegistry(catalog, bytes(32), node.log)
+    key_file.write_bytes(original)
+    key_file.chmod(0o600)
+    assert len(VehicleRegistry(catalog, master_key(node), node.log).data_key(p)) == 32
+
+
+def test_sign_refuses_sequence_one_after_genesis(files: list[Path]) -> None:
+    with pytest.raises(UsageError, match="first upload"):
+        build_manifest(files[:1], digest(files[0]), "device/x")

@@ -36,6 +36,9 @@ from trustlane.errors import ConflictError, MalformedInput, StorageError, UsageE
 
 AnyRow = Row[*tuple[Any, ...]]
 
+MASTER_KEY_ID = "master_key_id"
+"""Catalog setting: the id (``envelope.master_key_id``) of the master key the vehicles' keys are wrapped under."""
+
 _VEHICLE_COLUMNS = (
     t.vehicles.c.pseudonym,
     t.vehicles.c.vin_sealed,
@@ -373,6 +376,21 @@ class CatalogDB:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # --- settings ------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self._read() as conn:
+            value = conn.scalar(select(t.meta.c.value).where(t.meta.c.key == key))
+        return None if value is None else str(value)
+
+    def claim_meta(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless a value is already stored; return the stored value."""
+        with self.write() as w:
+            stored = w._conn.scalar(select(t.meta.c.value).where(t.meta.c.key == key))
+            if stored is None:
+                w._conn.execute(t.meta.insert().values(key=key, value=value))
+                return value
+        return str(stored)
+
     # --- reads ---------------------------------------------------------------------------------------
     def vehicle(self, pseudonym: str) -> VehicleRecord | None:
         with self._read() as conn:
@@ -481,4 +499,4 @@ class CatalogDB:
             w.advance_chain(advance)
 
 
-__all__ = ["CatalogDB", "CatalogWriter"]
+__all__ = ["MASTER_KEY_ID", "CatalogDB", "CatalogWriter"]

@@ -76,7 +76,7 @@ _TABLE: tuple[tuple[Unit, tuple[str, ...]], ...] = (
     (Unit("kPa", "pressure", 1e3), ("kilopascal",)),
     (Unit("bar", "pressure", 1e5), ()),
     (Unit("psi", "pressure", 6894.757293168361), ("lbf/in^2",)),
-    (Unit("mmHg", "pressure", 133.322387415), ("torr",)),
+    (Unit("mmHg", "pressure", 133.322387415), ()),  # conventional mmHg; not torr (101325/760 Pa)
     # electrical
     (Unit("V", "voltage"), ("volt", "volts")),
     (Unit("mV", "voltage", 1e-3), ("millivolt",)),

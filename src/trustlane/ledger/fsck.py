@@ -178,6 +178,8 @@ def _check_events(store: LedgerStore, size: int) -> int:
         entry = store.entry(secret.index) if secret.index < size else None
         if entry is None:
             raise _fail(f"event secret {secret.index} has no ledger entry")
+        if secret.erased_ns is not None:
+            raise _fail(f"event {secret.index} is marked erased but its event or salt is still stored")
         if secret.event is None or secret.salt is None:
             raise _fail(f"event secret {secret.index} is neither complete nor marked erased")
         try:

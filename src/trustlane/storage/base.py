@@ -148,7 +148,7 @@ class LedgerStore(ABC):
 
     @abstractmethod
     def held_event_secrets(self) -> Iterator[EventSecret]:
-        """Every event secret not yet erased, in index order."""
+        """Every event secret still holding an event or a salt, in index order."""
 
     @abstractmethod
     def erase_event_secret(self, index: int, erased_ns: int) -> bool: ...

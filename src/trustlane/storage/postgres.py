@@ -504,8 +504,19 @@ class PostgresStore(LedgerStore):
         )
 
     def held_event_secrets(self) -> Iterator[EventSecret]:
-        rows = self._q(f"SELECT idx, event, salt FROM {self._s}.event_secrets WHERE erased_ns IS NULL ORDER BY idx")
-        return (EventSecret(int(i), str(e), bytes(s), None) for i, e, s in rows)
+        rows = self._q(
+            f"SELECT idx, event, salt, erased_ns FROM {self._s}.event_secrets "
+            "WHERE event IS NOT NULL OR salt IS NOT NULL ORDER BY idx"
+        )
+        return (
+            EventSecret(
+                int(i),
+                None if e is None else str(e),
+                None if s is None else bytes(s),
+                None if n is None else int(n),
+            )
+            for i, e, s, n in rows
+        )
 
     def erase_event_secret(self, index: int, erased_ns: int) -> bool:
         with self._tx() as conn:

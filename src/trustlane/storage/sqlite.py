@@ -44,7 +44,11 @@ CREATE TRIGGER IF NOT EXISTS entries_append_only_d BEFORE DELETE ON entries
     BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS nodes_append_only_u BEFORE UPDATE ON nodes
     BEGIN SELECT RAISE(ABORT, 'ledger nodes are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS nodes_append_only_d BEFORE DELETE ON nodes
+    BEGIN SELECT RAISE(ABORT, 'ledger nodes are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_append_only_u BEFORE UPDATE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'published checkpoints are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_append_only_d BEFORE DELETE ON checkpoints
     BEGIN SELECT RAISE(ABORT, 'published checkpoints are immutable'); END;
 """
 
@@ -99,12 +103,18 @@ class SqliteStore(LedgerStore):
                 f"no ledger database at {path}",
                 hint="run `trustlane init` for this home, or point --home at an existing node",
             )
+        if not create:
+            _check_header(path)  # before connecting: opening would turn any file into a database
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         try:
             conn = self._conn()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 and not create:
+                raise StorageError(
+                    f"{path} holds no trustlane ledger", hint="run `trustlane init`, or point --home at a node"
+                )
             if version == 0:
                 # executescript commits on its own, so the script carries its own transaction.
                 conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
@@ -186,10 +196,10 @@ class SqliteStore(LedgerStore):
             for idx, h in conn.execute(f"SELECT idx, leaf_hash FROM entries WHERE idx IN ({marks})", chunk):
                 got[(0, idx)] = h
         for start in range(0, len(inner), 250):
-            chunk = inner[start : start + 250]
+            pairs = inner[start : start + 250]
             # OR of equalities: SQLite answers each term from the primary key (a VALUES list would scan)
-            terms = " OR ".join("(level = ? AND idx = ?)" for _ in chunk)
-            params = [v for coord in chunk for v in coord]
+            terms = " OR ".join("(level = ? AND idx = ?)" for _ in pairs)
+            params = [v for coord in pairs for v in coord]
             sql = f"SELECT level, idx, hash FROM nodes WHERE {terms}"
             for level, idx, h in conn.execute(sql, params):
                 got[(level, idx)] = h
@@ -283,7 +293,10 @@ class SqliteStore(LedgerStore):
         return EventSecret(*rows[0]) if rows else None  # type: ignore[arg-type]
 
     def held_event_secrets(self) -> Iterator[EventSecret]:
-        rows = self._q("SELECT idx, event, salt, erased_ns FROM event_secrets WHERE erased_ns IS NULL ORDER BY idx")
+        rows = self._q(
+            "SELECT idx, event, salt, erased_ns FROM event_secrets "
+            "WHERE event IS NOT NULL OR salt IS NOT NULL ORDER BY idx"
+        )
         return (EventSecret(*r) for r in rows)  # type: ignore[arg-type]
 
     def erase_event_secret(self, index: int, erased_ns: int) -> bool:
@@ -328,6 +341,19 @@ class SqliteStore(LedgerStore):
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with path.open("rb") as f:
+            header = f.read(16)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
+    if header != b"SQLite format 3\x00":
+        raise StorageError(
+            f"{path} is not a SQLite database (empty or damaged)",
+            hint="restore the node home from a backup; `trustlane init` creates a new one elsewhere",
+        )
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:

@@ -115,6 +115,11 @@ def build_manifest(
             f"a chain starting at the genesis head (64 zeros) starts at sequence 1, not {sequence}",
             hint="pass --prev with the digest of the last file uploaded before",
         )
+    if prev_digest != GENESIS_HEAD and sequence == 1:
+        raise UsageError(
+            "sequence 1 is a vehicle's first upload, which continues from the genesis head (64 zeros)",
+            hint="pass --sequence with the number of files uploaded before plus one",
+        )
     if not 1 <= len(files) <= MAX_ITEMS:
         raise UsageError(f"a manifest lists 1 to {MAX_ITEMS} files, got {len(files)}")
     items: list[dict[str, Any]] = []

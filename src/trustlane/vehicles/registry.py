@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from trustlane.catalog.db import CatalogDB, CatalogWriter
+from trustlane.catalog.db import MASTER_KEY_ID, CatalogDB, CatalogWriter
 from trustlane.catalog.records import VehicleRecord
 from trustlane.crypto.envelope import (
     DataKey,
     context_aad,
     derive_key,
+    master_key_id,
     open_sealed,
     seal,
     unwrap_data_key,
@@ -150,6 +151,13 @@ class VehicleRegistry:
     def __init__(
         self, catalog: CatalogDB, master_key: bytes, log: Log, *, clock_ns: Callable[[], int] = time.time_ns
     ) -> None:
+        recorded = catalog.claim_meta(MASTER_KEY_ID, master_key_id(master_key))
+        if recorded != master_key_id(master_key):
+            raise KeyMaterialError(
+                f"the node master key (id {master_key_id(master_key)}) is not the key this catalog's vehicle keys "
+                f"are wrapped under (id {recorded})",
+                hint="restore the original keys/node.key from backup; a node must never change master keys silently",
+            )
         self._catalog = catalog
         self._master = master_key
         self._pseudonym_key = derive_key(master_key, PSEUDONYM_KEY_LABEL)

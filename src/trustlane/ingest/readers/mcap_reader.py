@@ -24,9 +24,9 @@ from mcap.stream_reader import StreamReader, breakup_chunk
 
 from trustlane.errors import MalformedInput, TrustlaneError
 from trustlane.ingest.model import Channel, ConsentRecord, RawRecording
+from trustlane.ingest.readers.base import summary
 from trustlane.ingest.readers.checks import INT64_MAX, require_increasing
 from trustlane.ingest.readers.consent import CONSENT_KEY, parse_consents
-from trustlane.ingest.readers.base import summary
 from trustlane.ingest.readers.values import AnyArray
 
 SUPPORTED_ENCODINGS = ("json",)

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trustlane.errors import MalformedInput, TrustlaneError
 from trustlane.ingest.model import Channel, RawRecording, TimeArray
+from trustlane.ingest.readers.base import summary
 from trustlane.ingest.readers.checks import INT64_MAX, require_increasing
 from trustlane.ingest.readers.detect import MDF_MAGICS, check_mdf_version
 from trustlane.ingest.readers.mdf4_header import parse_header_comment
-from trustlane.ingest.readers.base import summary
 from trustlane.ingest.readers.mdf4_open import DAMAGED_HINT, open_mdf
 from trustlane.ingest.readers.values import normalise
 
@@ -51,8 +52,8 @@ def _unique_name(name: str, group: int, index: int, used: set[str]) -> str:
     raise MalformedInput(f"channel name {name!r} cannot be made unique")  # pragma: no cover - names above differ
 
 
-def _timestamps(path: Path, where: str, seconds: np.ndarray, start_ns: int) -> TimeArray:
-    seconds = np.asarray(seconds, dtype=np.float64)
+def _timestamps(path: Path, where: str, raw_seconds: npt.ArrayLike, start_ns: int) -> TimeArray:
+    seconds = np.asarray(raw_seconds, dtype=np.float64)
     if len(seconds) and (not np.isfinite(seconds).all() or np.abs(seconds).max() * 1e9 + abs(start_ns) >= INT64_MAX):
         raise MalformedInput(f"{path}: {where}: master times are not finite or out of range", hint=DAMAGED_HINT)
     return np.rint(seconds * 1e9).astype(np.int64) + np.int64(start_ns)

@@ -18,7 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from trustlane.errors import MalformedInput
-from trustlane.ingest.model import Channel, ConsentRecord, RawRecording, TimeArray
+from trustlane.ingest.model import Channel, ConsentRecord, RawRecording
+from trustlane.ingest.readers.base import summary
 from trustlane.ingest.readers.checks import require_increasing
 from trustlane.ingest.readers.columns import text_column_values, typed_column_values
 from trustlane.ingest.readers.consent import CONSENT_KEY, parse_consents
@@ -143,7 +144,7 @@ def _read_csv_table(source: Path, names: list[str]) -> pa.Table:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         where = _locate_csv_problem(source, len(names))
-        detail = where if where else f"it could not be parsed ({str(exc).splitlines()[0]})"
+        detail = where if where else f"it could not be parsed ({summary(exc)})"
         raise MalformedInput(
             f"{source}: not a valid CSV file: {detail}",
             hint="a CSV recording is UTF-8 text with a header line and the same number of fields on every line",
@@ -211,7 +212,7 @@ def read_parquet(path: Path, *, dbc: Path | None = None) -> RawRecording:
         raise
     except Exception as exc:  # pyarrow raises many types (ArrowInvalid, OSError, ...) for damaged files
         raise MalformedInput(
-            f"{path}: not a readable Parquet file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+            f"{path}: not a readable Parquet file ({summary(exc)})",
             hint="the file is damaged or truncated; export it again",
         ) from None
     names = list(table.column_names)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -66,7 +67,7 @@ def _out_of_range(where: str, name_row: RowNamer, row: int, value: object) -> Ma
     )
 
 
-def _scale_ints(values: np.ndarray, where: str, name_row: RowNamer) -> TimeArray:
+def _scale_ints(values: npt.NDArray[np.int64], where: str, name_row: RowNamer) -> TimeArray:
     if not len(values):
         return values.astype(np.int64)
     magnitudes = np.abs(values.astype(np.float64))
@@ -77,7 +78,7 @@ def _scale_ints(values: np.ndarray, where: str, name_row: RowNamer) -> TimeArray
     return values.astype(np.int64) * np.int64(factor)
 
 
-def _scale_floats(values: np.ndarray, where: str, name_row: RowNamer) -> TimeArray:
+def _scale_floats(values: npt.NDArray[np.float64], where: str, name_row: RowNamer) -> TimeArray:
     if not len(values):
         return values.astype(np.int64)
     finite = np.isfinite(values)
@@ -91,7 +92,8 @@ def _scale_floats(values: np.ndarray, where: str, name_row: RowNamer) -> TimeArr
         raise _out_of_range(where, name_row, peak, float(values[peak]))
     whole = np.floor(values)
     fraction = np.rint((values - whole) * factor).astype(np.int64)
-    return whole.astype(np.int64) * np.int64(factor) + fraction
+    ns: TimeArray = whole.astype(np.int64) * np.int64(factor) + fraction
+    return ns
 
 
 def _decimal_text(text: pa.Array, where: str, name_row: RowNamer) -> TimeArray:
@@ -115,7 +117,8 @@ def _decimal_text(text: pa.Array, where: str, name_row: RowNamer) -> TimeArray:
     if power:
         ns += pc.cast(pc.utf8_slice_codeunits(padded, 0, power), pa.int64()).to_numpy(zero_copy_only=False)
     negative = pc.equal(parts.field("sign"), "-").to_numpy(zero_copy_only=False)
-    return np.where(negative, -ns, ns).astype(np.int64)
+    signed: TimeArray = np.where(negative, -ns, ns).astype(np.int64)
+    return signed
 
 
 def _iso_text(text: pa.Array, where: str, name_row: RowNamer) -> TimeArray:
