@@ -16,6 +16,7 @@ from trustlane.errors import MalformedInput, TrustlaneError, UsageError
 from trustlane.ingest.model import Channel, RawRecording
 from trustlane.ingest.readers import FORMATS, READERS, detect_format, read_recording, register_reader, samples
 from trustlane.ingest.readers.consent import parse_consents
+from trustlane.ingest.readers.mdf4_header import parse_header_comment
 from trustlane.ingest.readers.samples import CanFrame, RawCanFrame
 
 
@@ -262,7 +263,10 @@ def test_mdf4_refuses_repeated_times_local_time_and_bad_header(tmp_path: Path) -
     bad_json = '<HDcomment><TX>x</TX><common_properties><e name="trustlane.consent">[{</e></common_properties></HDcomment>'
     malformed(_mdf_with(tmp_path, times=np.arange(2) * 0.1, comment=bad_json), "trustlane.consent", "not valid JSON")
     dtd = '<!DOCTYPE x [<!ENTITY a "b">]><HDcomment><TX>&a;</TX></HDcomment>'
-    malformed(_mdf_with(tmp_path, times=np.arange(2) * 0.1, comment=dtd), "DTD")
+    with pytest.raises(MalformedInput, match="DTD"):
+        parse_header_comment(tmp_path / "f.mf4", dtd)
+    with pytest.raises(MalformedInput, match="not well-formed XML"):
+        parse_header_comment(tmp_path / "f.mf4", "<HDcomment><TX>x</HDcomment>")
 
 
 def test_mdf4_plain_text_comment_and_nested_properties(tmp_path: Path) -> None:
