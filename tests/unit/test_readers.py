@@ -561,7 +561,7 @@ def test_candump_fd_extended_floats_mux_and_buses(tmp_path: Path, dbc: Path) -> 
     assert got["EXTENDED.Value"].values.tolist() == [-123456]
     assert got["EXTENDED.Mode"].values.tolist() == [7]
     assert got["FLOATS.F32"].values.tolist() == [1.5]
-    assert got["FLOATS.F32b"].values.tolist() == [5.0]
+    assert got["FLOATS.F32b"].values.tolist() == [2.0]  # raw 0.5 scaled by 2, plus 1
     assert got["DOUBLE.F64"].values.tolist() == [-0.1]
     assert got["MUXED.A"].values.tolist() == pytest.approx([12.3])
     assert (got["MUXED.A"].timestamps_ns - START_NS).tolist() == [3]
@@ -597,8 +597,8 @@ def test_candump_accepts_blank_lines_direction_and_nanosecond_stamps(tmp_path: P
         (["(1.000000) can0 500#01", "garbage here"], ("line 2", "not a candump log line")),
         (["(1.000000) can0 500#R"], ("line 1", "remote (RTR)")),
         (["(1.000000) can0 20000080#0000000000000000"], ("line 1", "error frame")),
-        (["(1.000000) can0 500#012"], ("line 1", "hex byte pairs")),
-        (["(1.000000) can0 500#010203040506070809"], ("line 1", "over-long")),
+        (["(1.000000) can0 500#012"], ("line 1", "odd number of hex digits")),
+        (["(1.000000) can0 500#010203040506070809"], ("line 1", "more than 8 bytes")),
         (["(1.000000) can0 400##0" + "00" * 9], ("line 1", "CAN FD payload")),
         (["(1.000000) can0 5000#01"], ("line 1", "bad CAN ID")),
         (["(1.0x0000) can0 500#01"], ("line 1", "bad timestamp")),

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from trustlane import __version__
-from trustlane.cli import bench_cmd, ledger_cmd, witness_cmd
+from trustlane.cli import bench_cmd, ingest_cmd, ledger_cmd, vehicle_cmd, witness_cmd
 from trustlane.cli.common import HomeOption, JsonOption, emit_json, err
 from trustlane.config import resolve_home
 from trustlane.errors import TrustlaneError
@@ -31,6 +31,10 @@ app = typer.Typer(
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(witness_cmd.app, name="witness")
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(vehicle_cmd.app, name="vehicle")
+app.add_typer(ingest_cmd.data_app, name="data")
+app.command("ingest")(ingest_cmd.ingest_files)
+app.command("catalog")(ingest_cmd.catalog)
 
 
 @app.callback()

@@ -33,7 +33,7 @@ from trustlane.ingest.readers.can_decode import decode
 from trustlane.ingest.readers.dbc import CanDatabase, MessageLayout, load_dbc
 
 _LINE_PATTERN = (
-    r"^\s*\((?P<sec>\d{1,10})(?:\.(?P<frac>\d{0,9}))?\)\s+(?P<bus>[^\s()#]+)\s+"
+    r"^\s*\((?P<sec>\d{1,10})(?:\.(?P<frac>\d{0,9}))?\)\s+(?P<bus>[\x21\x22\x24-\x27\x2a-\x7e]+)\s+"
     r"(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})(?P<sep>##?)(?P<data>[0-9A-Fa-f]*)(?:\s+[RT])?\s*$"
 )
 _BLANK_PATTERN = r"^\s*$"
@@ -178,7 +178,12 @@ def _parse(source: Path) -> _Frames:
     valid = (digits % 2 == 0) & np.where(fd, np.isin(sizes, list(_FD_LENGTHS)) & (digits >= 0), sizes <= 8)
     if not valid.all():
         row = _first(~valid)
-        why = "has a CAN FD payload of a length CAN FD does not have" if fd[row] else "has an odd or over-long payload"
+        if digits[row] % 2:
+            why = "has an odd number of hex digits of data"
+        elif fd[row]:
+            why = "has a CAN FD payload of a length CAN FD does not have"
+        else:
+            why = "has more than 8 bytes of data in a classic CAN frame"
         raise _bad_line(source, int(numbers[row]), why, lines[int(numbers[row]) - 1].as_py())
     return _Frames(
         lines=numbers,

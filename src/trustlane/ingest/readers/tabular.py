@@ -102,7 +102,12 @@ def _header(source: Path) -> list[str]:
             raise MalformedInput(
                 f"{source}: line {number}: the header is not UTF-8 text", hint="save the CSV file as UTF-8"
             ) from None
-        return next(csv.reader([text]))
+        try:
+            return next(csv.reader([text]))
+        except csv.Error as exc:
+            raise MalformedInput(
+                f"{source}: line {number}: the header is not valid CSV ({exc})", hint="fix the header line"
+            ) from None
     raise MalformedInput(
         f"{source}: has no header line", hint="the first line names the columns, e.g. timestamp_ns,speed"
     )

@@ -136,12 +136,13 @@ def _iso_text(text: pa.Array, where: str, name_row: RowNamer) -> TimeArray:
             f"{where}: {name_row(row)}: time {describe_value(text[row].as_py())} has no timezone",
             hint="add Z (UTC) or an offset such as +01:00 to every time",
         )
+    normalised = pc.replace_substring(pc.utf8_upper(text), ",", ".")
     try:
-        stamps = pc.cast(pc.replace_substring(text, ",", "."), pa.timestamp("ns", tz="UTC"))
+        stamps = pc.cast(normalised, pa.timestamp("ns", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        for row in range(len(text)):
+        for row in range(len(normalised)):
             try:
-                pc.cast(text[row : row + 1], pa.timestamp("ns", tz="UTC"))
+                pc.cast(normalised[row : row + 1], pa.timestamp("ns", tz="UTC"))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise MalformedInput(
                     f"{where}: {name_row(row)}: {describe_value(text[row].as_py())} is not a valid time ({exc})",

@@ -1,0 +1,65 @@
+"""Read a dataset's data back, decrypted, inside the holder's node (`trustlane data export`)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from trustlane.catalog.db import CatalogDB
+from trustlane.crypto.envelope import context_aad, open_sealed
+from trustlane.errors import IntegrityError, UsageError
+from trustlane.ingest.segments import read_segment
+from trustlane.storage.blobs import BlobStore
+from trustlane.vehicles.registry import VehicleRegistry
+
+
+def export_dataset(
+    catalog: CatalogDB,
+    registry: VehicleRegistry,
+    blobs: BlobStore,
+    dataset_id: str,
+    signals: Sequence[str] | None,
+    out: Path,
+) -> int:
+    """Write the dataset's samples (optionally only ``signals``) to ``out`` (.parquet or .csv); return rows."""
+    dataset = catalog.dataset(dataset_id)
+    if dataset is None:
+        raise UsageError(f"no dataset {dataset_id!r} on this node", hint="list them with `trustlane catalog`")
+    known = {s.path for s in dataset.signals}
+    if signals:
+        unknown = sorted(set(signals) - known)
+        if unknown:
+            raise UsageError(
+                f"dataset {dataset_id} has no signal {unknown[0]!r}",
+                hint=f"its signals: {', '.join(sorted(known))}",
+            )
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise UsageError(f"cannot write {out.name}: choose a .parquet or .csv file name")
+    key = registry.data_key(dataset.vehicle)
+    tables: list[pa.Table] = []
+    for segment in catalog.segments(dataset_id=dataset_id):
+        aad = context_aad(purpose="segment", vehicle=dataset.vehicle, digest=segment.digest)
+        plain = open_sealed(key, blobs.get(segment.digest), aad)
+        if hashlib.sha256(plain).hexdigest() != segment.digest:
+            raise IntegrityError(
+                f"segment {segment.digest} does not match its digest after decryption",
+                hint="the blob store was altered; restore it from backup",
+            )
+        tables.append(read_segment(plain, signals or None))
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+    if table.num_rows:
+        table = table.set_column(0, "path", pc.cast(table.column("path"), pa.string()))
+        table = table.sort_by([("path", "ascending"), ("t_ns", "ascending")])
+    tmp = out.with_name(out.name + ".tmp")
+    if out.suffix.lower() == ".parquet":
+        pq.write_table(table, tmp, compression="zstd")
+    else:
+        pacsv.write_csv(table, tmp)
+    tmp.replace(out)
+    return int(table.num_rows)

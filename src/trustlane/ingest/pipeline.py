@@ -1,0 +1,290 @@
+"""Ingest: file → channels → VSS signals → collection rules → segments → encrypted blobs → ledger → catalog.
+
+Everything that can reject an upload (format, content, provenance, mapping, units) runs before anything is
+written. Then, in order: encrypted segment blobs (content-addressed; an orphan blob is harmless), the ledger
+events (salted commitments, see docs/COMMITMENTS.md), and the catalog rows in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trustlane.catalog.db import CatalogDB
+from trustlane.catalog.records import ChainAdvance, DatasetRecord, DroppedSignal, SegmentRecord, SignalInfo
+from trustlane.crypto.envelope import context_aad, seal
+from trustlane.crypto.note import parse_vkey
+from trustlane.errors import SignatureError, UsageError
+from trustlane.ingest.collection import CollectionPolicy, CollectionResult, apply_collection_rules
+from trustlane.ingest.mapping import Mapping, apply_mapping, load_mapping, shipped_mapping, shipped_mapping_names
+from trustlane.ingest.model import RawRecording
+from trustlane.ingest.readers import read_recording
+from trustlane.ingest.segments import DEFAULT_SEGMENT_NS, Segment, segment_signals
+from trustlane.ledger.log import Log
+from trustlane.storage.blobs import BlobStore
+from trustlane.vehicles.provenance import verify_manifest
+from trustlane.vehicles.registry import Vehicle, VehicleRegistry
+
+Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
+GENERIC_MAPPING = "trustlane_generic"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    format: str = "auto"
+    dbc: Path | None = None
+    mapping: Path | None = None
+    manifest: dict[str, Any] | None = None
+    segment_ns: int = DEFAULT_SEGMENT_NS
+    policy: CollectionPolicy = field(default_factory=CollectionPolicy)
+
+
+@dataclass
+class Prepared:
+    """One file, read and processed in memory, not yet stored."""
+
+    path: Path
+    source_sha256: str
+    recording: RawRecording
+    collection: CollectionResult
+    segments: list[Segment]
+    dataset_id: str
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def choose_mapping(options: IngestOptions) -> Mapping:
+    """The mapping file given, else a shipped mapping named after the DBC, else the generic VSS identity."""
+    if options.mapping is not None:
+        return load_mapping(options.mapping)
+    if options.dbc is not None and options.dbc.stem in shipped_mapping_names():
+        return shipped_mapping(options.dbc.stem)
+    return shipped_mapping(GENERIC_MAPPING)
+
+
+def dataset_id(vehicle: str, source_sha256: str) -> str:
+    """Stable per (vehicle, file): uploading the same file twice finds the first dataset."""
+    return "ds-" + hashlib.sha256(f"{vehicle}\n{source_sha256}".encode()).hexdigest()[:24]
+
+
+class Ingestor:
+    def __init__(self, log: Log, catalog: CatalogDB, registry: VehicleRegistry, blobs: BlobStore) -> None:
+        self.log = log
+        self.catalog = catalog
+        self.registry = registry
+        self.blobs = blobs
+
+    # --- validation: nothing is written --------------------------------------------------------------
+    def _check_provenance(self, vehicle: Vehicle, files: Sequence[Path], options: IngestOptions) -> ChainAdvance | None:
+        if options.manifest is None:
+            if vehicle.device_vkey is not None:
+                raise SignatureError(
+                    f"vehicle {vehicle.pseudonym} signs its uploads, but no upload manifest was given",
+                    hint="pass the manifest the vehicle produced (`trustlane vehicle sign`) with --manifest",
+                )
+            return None
+        if vehicle.device_vkey is None:
+            raise UsageError(
+                f"vehicle {vehicle.pseudonym} has no registered device key to check the manifest with",
+                hint="register it with `trustlane vehicle register VIN --key DEVICE.vkey`",
+            )
+        state = verify_manifest(
+            options.manifest, files, parse_vkey(vehicle.device_vkey), vehicle.chain_head, vehicle.chain_length
+        )
+        return ChainAdvance(vehicle.pseudonym, vehicle.chain_head, vehicle.chain_length, state.head, state.length)
+
+    def prepare(self, path: Path, vehicle: Vehicle, mapping: Mapping, options: IngestOptions) -> Prepared:
+        source_sha256 = file_sha256(path)
+        recording = read_recording(path, format=options.format, dbc=options.dbc)
+        signals = apply_mapping(recording, mapping)
+        collection = apply_collection_rules(
+            signals, recording.consents, options.policy, span=(recording.start_ns, recording.end_ns)
+        )
+        segments = list(segment_signals(collection.kept, options.segment_ns))
+        if not segments:
+            raise UsageError(
+                f"{path}: nothing to store — every signal was empty or dropped",
+                hint="check the receipt's dropped signals; consent records unlock categories not collected by default",
+            )
+        return Prepared(
+            path, source_sha256, recording, collection, segments, dataset_id(vehicle.pseudonym, source_sha256)
+        )
+
+    # --- storing -------------------------------------------------------------------------------------
+    def ingest(
+        self, files: Sequence[Path], vin: str, options: IngestOptions, progress: Progress | None = None
+    ) -> list[dict[str, Any]]:
+        """Ingest files of one vehicle; return one receipt per file (a re-upload returns the first receipt)."""
+        vehicle = self.registry.lookup(vin)
+        if vehicle.erased:
+            raise UsageError(f"vehicle {vehicle.pseudonym} was erased; its data can no longer be stored")
+        chain = self._check_provenance(vehicle, files, options)
+        mapping = choose_mapping(options)
+        prepared: list[Prepared] = []
+        total = sum(p.stat().st_size for p in files)
+        done = 0
+        for path in files:
+            prepared.append(self.prepare(path, vehicle, mapping, options))
+            done += path.stat().st_size
+            if progress is not None:
+                progress(path.name, done, total)
+        data_key = self.registry.data_key(vehicle.pseudonym)
+        receipts: list[dict[str, Any]] = []
+        for number, item in enumerate(prepared):
+            existing = self.catalog.dataset(item.dataset_id)
+            is_last = number == len(prepared) - 1
+            if existing is not None:
+                receipts.append(self._receipt_of_existing(existing))
+                continue
+            receipts.append(self._store(item, vehicle, data_key, chain if is_last else None))
+        if chain is not None and all(r.get("duplicate") for r in receipts):
+            self.catalog.advance_chain(chain)  # the chain still moves: the signed upload was accepted
+        return receipts
+
+    def _store(self, item: Prepared, vehicle: Vehicle, data_key: bytes, chain: ChainAdvance | None) -> dict[str, Any]:
+        pseudonym = vehicle.pseudonym
+        for segment in item.segments:
+            aad = context_aad(purpose="segment", vehicle=pseudonym, digest=segment.digest)
+            self.blobs.put(segment.digest, seal(data_key, segment.parquet, aad))
+        events: list[dict[str, Any]] = [
+            {
+                "type": "ingest.segment",
+                "dataset": item.dataset_id,
+                "vehicle": pseudonym,
+                "seq": seq,
+                "segment_sha256": s.digest,
+                "t_start_ns": str(s.t_start_ns),
+                "t_end_ns": str(s.t_end_ns),
+                "rows": s.rows,
+                "signals": list(s.paths),
+            }
+            for seq, s in enumerate(item.segments)
+        ]
+        events += [
+            {"type": "ingest.drop", "dataset": item.dataset_id, "vehicle": pseudonym, **d.as_record()}
+            for d in item.collection.dropped
+        ]
+        events += [
+            {"type": "ingest.adjust", "dataset": item.dataset_id, "vehicle": pseudonym, **a.as_record()}
+            for a in item.collection.adjusted
+        ]
+        events.append(
+            {
+                "type": "ingest.dataset",
+                "dataset": item.dataset_id,
+                "vehicle": pseudonym,
+                "format": item.recording.format,
+                "source_sha256": item.source_sha256,
+                "t_start_ns": str(item.recording.start_ns),
+                "t_end_ns": str(item.recording.end_ns),
+                "segments": [s.digest for s in item.segments],
+                "signals_kept": len(item.collection.kept),
+                "signals_dropped": len(item.collection.dropped),
+            }
+        )
+        results = self.log.append_events(events)
+        indexes = [r.index for r in results]
+        segments = [
+            SegmentRecord(
+                s.digest,
+                item.dataset_id,
+                pseudonym,
+                seq,
+                s.t_start_ns,
+                s.t_end_ns,
+                s.rows,
+                len(s.parquet),
+                indexes[seq],
+            )
+            for seq, s in enumerate(item.segments)
+        ]
+        dataset = DatasetRecord(
+            id=item.dataset_id,
+            vehicle=pseudonym,
+            format=item.recording.format,
+            source_sha256=item.source_sha256,
+            t_start_ns=item.recording.start_ns,
+            t_end_ns=item.recording.end_ns,
+            created_ns=time.time_ns(),
+            ledger_index=indexes[-1],
+            signals=tuple(SignalInfo(s.path, s.unit, s.categories) for s in item.collection.kept),
+            dropped=tuple(
+                DroppedSignal(d.source_name, f"{d.reason} ({d.citation})", (d.category,))
+                for d in item.collection.dropped
+            ),
+        )
+        self.catalog.insert_dataset(dataset, segments, indexes, chain=chain)
+        return receipt(item, dataset, segments, indexes)
+
+    def _receipt_of_existing(self, dataset: DatasetRecord) -> dict[str, Any]:
+        segments = self.catalog.segments(dataset_id=dataset.id)
+        return {
+            "dataset": dataset.id,
+            "vehicle": dataset.vehicle,
+            "duplicate": True,
+            "format": dataset.format,
+            "source_sha256": dataset.source_sha256,
+            "t_start_ns": dataset.t_start_ns,
+            "t_end_ns": dataset.t_end_ns,
+            "ledger_index": dataset.ledger_index,
+            "segments": [_segment_json(s) for s in segments],
+            "signals": {
+                "kept": [s.to_json() for s in dataset.signals],
+                "dropped": [d.to_json() for d in dataset.dropped],
+            },
+        }
+
+
+def _segment_json(s: SegmentRecord) -> dict[str, Any]:
+    return {
+        "digest": s.digest,
+        "seq": s.seq,
+        "t_start_ns": s.t_start_ns,
+        "t_end_ns": s.t_end_ns,
+        "rows": s.rows,
+        "size": s.size,
+        "ledger_index": s.ledger_index,
+    }
+
+
+def receipt(
+    item: Prepared, dataset: DatasetRecord, segments: Sequence[SegmentRecord], indexes: Sequence[int]
+) -> dict[str, Any]:
+    return {
+        "dataset": dataset.id,
+        "vehicle": dataset.vehicle,
+        "duplicate": False,
+        "file": item.path.name,
+        "format": dataset.format,
+        "source_sha256": dataset.source_sha256,
+        "t_start_ns": dataset.t_start_ns,
+        "t_end_ns": dataset.t_end_ns,
+        "ledger_index": dataset.ledger_index,
+        "ledger_indexes": [indexes[0], indexes[-1]],
+        "segments": [_segment_json(s) for s in segments],
+        "signals": {
+            "kept": [
+                {
+                    "path": s.path,
+                    "source": s.source_name,
+                    "unit": s.unit,
+                    "categories": list(s.categories),
+                    "classified": s.classified,
+                }
+                for s in item.collection.kept
+            ],
+            "dropped": [d.as_record() for d in item.collection.dropped],
+            "adjusted": [a.as_record() for a in item.collection.adjusted],
+        },
+        "metadata": {"undecoded_frames": item.recording.metadata.get("undecoded_frames", "0")},
+    }
