@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from typer.core import TyperGroup
 
 from trustlane.catalog.home import master_key, open_catalog
 from trustlane.cli.common import HomeOption, JsonOption, emit_json, err, open_node
@@ -24,6 +25,25 @@ from trustlane.vehicles.registry import VehicleRegistry
 data_app = typer.Typer(help="Read stored data back inside the holder's node.", no_args_is_help=True)
 
 
+class FilesOrSubcommand(TyperGroup):
+    """`trustlane ingest FILE... --vehicle VIN` and `trustlane ingest mqtt ...` under one name.
+
+    Anything that is not a subcommand (or --help) is handed to the hidden `files` command.
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["files", *args]
+        return super().parse_args(ctx, args)
+
+
+ingest_app = typer.Typer(
+    cls=FilesOrSubcommand,
+    help="Ingest recordings (`trustlane ingest FILE... --vehicle VIN`) or live telemetry (`ingest mqtt`).",
+    no_args_is_help=True,
+)
+
+
 class HolderServices:
     """The node's catalog, vehicle registry and blob store, opened together and closed together."""
 
@@ -34,6 +54,7 @@ class HolderServices:
         self.blobs = BlobStore(node.home / "blobs")
 
 
+@ingest_app.command("files", hidden=True)
 def ingest_files(
     files: Annotated[list[Path], typer.Argument(help="Recordings: MDF4, CSV, Parquet, candump log, MCAP.")],
     vehicle: Annotated[str, typer.Option("--vehicle", help="The vehicle's VIN (registered on this node).")],

@@ -33,7 +33,7 @@ app.add_typer(witness_cmd.app, name="witness")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(vehicle_cmd.app, name="vehicle")
 app.add_typer(ingest_cmd.data_app, name="data")
-app.command("ingest")(ingest_cmd.ingest_files)
+app.add_typer(ingest_cmd.ingest_app, name="ingest")
 app.command("catalog")(ingest_cmd.catalog)
 
 

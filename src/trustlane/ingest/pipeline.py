@@ -45,9 +45,9 @@ class IngestOptions:
 
 @dataclass
 class Prepared:
-    """One file, read and processed in memory, not yet stored."""
+    """One recording (a file, or a window of live telemetry), processed in memory, not yet stored."""
 
-    path: Path
+    name: str
     source_sha256: str
     recording: RawRecording
     collection: CollectionResult
@@ -104,8 +104,18 @@ class Ingestor:
         return ChainAdvance(vehicle.pseudonym, vehicle.chain_head, vehicle.chain_length, state.head, state.length)
 
     def prepare(self, path: Path, vehicle: Vehicle, mapping: Mapping, options: IngestOptions) -> Prepared:
-        source_sha256 = file_sha256(path)
         recording = read_recording(path, format=options.format, dbc=options.dbc)
+        return self.prepare_recording(path.name, file_sha256(path), recording, vehicle, mapping, options)
+
+    def prepare_recording(
+        self,
+        name: str,
+        source_sha256: str,
+        recording: RawRecording,
+        vehicle: Vehicle,
+        mapping: Mapping,
+        options: IngestOptions,
+    ) -> Prepared:
         signals = apply_mapping(recording, mapping)
         collection = apply_collection_rules(
             signals, recording.consents, options.policy, span=(recording.start_ns, recording.end_ns)
@@ -113,11 +123,11 @@ class Ingestor:
         segments = list(segment_signals(collection.kept, options.segment_ns))
         if not segments:
             raise UsageError(
-                f"{path}: nothing to store — every signal was empty or dropped",
+                f"{name}: nothing to store — every signal was empty or dropped",
                 hint="check the receipt's dropped signals; consent records unlock categories not collected by default",
             )
         return Prepared(
-            path, source_sha256, recording, collection, segments, dataset_id(vehicle.pseudonym, source_sha256)
+            name, source_sha256, recording, collection, segments, dataset_id(vehicle.pseudonym, source_sha256)
         )
 
     # --- storing -------------------------------------------------------------------------------------
@@ -144,14 +154,17 @@ class Ingestor:
             existing = self.catalog.dataset(item.dataset_id)
             is_last = number == len(prepared) - 1
             if existing is not None:
-                receipts.append(self._receipt_of_existing(existing))
+                receipts.append({"file": item.name, **self._receipt_of_existing(existing)})
                 continue
-            receipts.append(self._store(item, vehicle, data_key, chain if is_last else None))
+            receipts.append(self.store(item, vehicle, data_key, chain if is_last else None))
         if chain is not None and all(r.get("duplicate") for r in receipts):
             self.catalog.advance_chain(chain)  # the chain still moves: the signed upload was accepted
         return receipts
 
-    def _store(self, item: Prepared, vehicle: Vehicle, data_key: bytes, chain: ChainAdvance | None) -> dict[str, Any]:
+    def store(
+        self, item: Prepared, vehicle: Vehicle, data_key: bytes, chain: ChainAdvance | None = None
+    ) -> dict[str, Any]:
+        """Write one prepared recording: blobs, ledger events, catalog rows; return its receipt."""
         pseudonym = vehicle.pseudonym
         for segment in item.segments:
             aad = context_aad(purpose="segment", vehicle=pseudonym, digest=segment.digest)
@@ -264,7 +277,7 @@ def receipt(
         "dataset": dataset.id,
         "vehicle": dataset.vehicle,
         "duplicate": False,
-        "file": item.path.name,
+        "file": item.name,
         "format": dataset.format,
         "source_sha256": dataset.source_sha256,
         "t_start_ns": dataset.t_start_ns,
