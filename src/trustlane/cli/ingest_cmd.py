@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from typer._click.core import Context as ClickContext  # typer ships its own click
 from typer.core import TyperGroup
 
 from trustlane.catalog.home import master_key, open_catalog
@@ -31,7 +32,7 @@ class FilesOrSubcommand(TyperGroup):
     Anything that is not a subcommand (or --help) is handed to the hidden `files` command.
     """
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["files", *args]
         return super().parse_args(ctx, args)
