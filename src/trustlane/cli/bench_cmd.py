@@ -85,3 +85,14 @@ def ledger_proofs(
     from trustlane.bench.ledger import proof_speed
 
     _run("ledger proofs", proof_speed, json_out, database=database, leaves=leaves, samples=samples)
+
+
+@app.command("ingest-mdf4")
+def ingest_mdf4(
+    size_mb: Annotated[int, typer.Option(help="Size of the generated MDF4 recording.")] = 1024,
+    json_out: JsonOption = False,
+) -> None:
+    """End-to-end MDF4 ingest (MB/s) beside the raw asammdf read rate and SHA-256 rate of the same file."""
+    from trustlane.bench.ingest import ingest_mdf4 as run_ingest
+
+    _run("MDF4 ingest", run_ingest, json_out, size_mb=size_mb)

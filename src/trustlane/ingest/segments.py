@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,8 +57,13 @@ def _columns(signal: Signal, lo: int, hi: int) -> tuple[pa.Array, pa.Array]:
     return pa.array(values.astype(np.float64, copy=False), type=pa.float64()), pa.nulls(hi - lo, pa.string())
 
 
-def segment_signals(signals: Sequence[Signal], segment_ns: int = DEFAULT_SEGMENT_NS) -> Iterator[Segment]:
-    """Yield the segments of ``signals`` in time order (each signal's timestamps strictly increasing)."""
+def segment_signals(
+    signals: Sequence[Signal], segment_ns: int = DEFAULT_SEGMENT_NS, *, workers: int = 2
+) -> Iterator[Segment]:
+    """Yield the segments of ``signals`` in time order (each signal's timestamps strictly increasing).
+
+    Parquet encoding and compression release the GIL, so ``workers`` threads build segments side by side.
+    """
     if segment_ns <= 0:
         raise UsageError("the segment length must be positive", hint="e.g. --segment-seconds 10")
     ordered = sorted((s for s in signals if len(s.timestamps_ns)), key=lambda s: s.path)
@@ -66,19 +72,24 @@ def segment_signals(signals: Sequence[Signal], segment_ns: int = DEFAULT_SEGMENT
     first = min(int(s.timestamps_ns[0]) for s in ordered) // segment_ns
     last = max(int(s.timestamps_ns[-1]) for s in ordered) // segment_ns
     # Where each window starts in each signal: one searchsorted per signal over all window edges.
-    bounds = []
-    for s in ordered:
-        windows = s.timestamps_ns // segment_ns
-        edges = np.searchsorted(windows, np.arange(first, last + 2, dtype=np.int64))
-        bounds.append(edges)
-    for offset, window in enumerate(range(first, last + 1)):
-        parts: list[tuple[Signal, int, int]] = []
+    windows = np.arange(first, last + 2, dtype=np.int64)
+    bounds = [np.searchsorted(s.timestamps_ns // segment_ns, windows) for s in ordered]
+
+    def parts_of(offset: int) -> list[tuple[Signal, int, int]]:
+        parts = []
         for s, edges in zip(ordered, bounds, strict=True):
             lo, hi = int(edges[offset]), int(edges[offset + 1])
             if hi > lo:
                 parts.append((s, lo, hi))
-        if parts:
+        return parts
+
+    jobs = [(first + offset, parts) for offset in range(last - first + 1) if (parts := parts_of(offset))]
+    if workers <= 1 or len(jobs) == 1:
+        for window, parts in jobs:
             yield _build(window, parts)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trustlane-segment") as pool:
+        yield from pool.map(lambda job: _build(*job), jobs)
 
 
 def _build(window: int, parts: Sequence[tuple[Signal, int, int]]) -> Segment:

@@ -1,0 +1,161 @@
+"""End-to-end ingest of a large MDF4 recording beside the raw asammdf read rate and SHA-256 rate.
+
+The recording is generated (VSS-named channels at 1 kHz: smooth, quantised random walks, like sensor data),
+written with asammdf, then read three ways in the same run:
+* raw: ``asammdf.MDF(path).select(all channels)`` — the physical limit for getting samples out of the file;
+* hash: hashlib SHA-256 over the file bytes;
+* end to end: ``Ingestor.ingest`` into a fresh node (read, map, classify, segment to Parquet, AES-GCM,
+  blobs, ledger events, catalog).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SIGNALS = (
+    "Vehicle.Speed",
+    "Vehicle.Acceleration.Longitudinal",
+    "Vehicle.Acceleration.Lateral",
+    "Vehicle.Acceleration.Vertical",
+    "Vehicle.AngularVelocity.Yaw",
+    "Vehicle.AngularVelocity.Roll",
+    "Vehicle.AngularVelocity.Pitch",
+    "Vehicle.Chassis.SteeringWheel.Angle",
+    "Vehicle.Chassis.Brake.PedalPosition",
+    "Vehicle.Chassis.Accelerator.PedalPosition",
+    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
+    "Vehicle.Powertrain.TractionBattery.CurrentVoltage",
+    "Vehicle.Powertrain.TractionBattery.CurrentCurrent",
+    "Vehicle.Chassis.Axle.Row1.Wheel.Left.Speed",
+    "Vehicle.Chassis.Axle.Row1.Wheel.Right.Speed",
+    "Vehicle.Chassis.Axle.Row2.Wheel.Left.Speed",
+    "Vehicle.Chassis.Axle.Row2.Wheel.Right.Speed",
+)
+RATE_HZ = 1000
+START_NS = 1_764_288_000_000_000_000
+
+Progress = Callable[[str, float], None]
+
+
+def _noop(_: str, __: float) -> None:
+    return None
+
+
+def write_recording(path: Path, size_mb: int, progress: Progress = _noop) -> Path:
+    """An MDF4 file of about ``size_mb`` MB, written in chunks of 10 minutes."""
+    from asammdf import MDF, Signal
+
+    bytes_per_second = RATE_HZ * 8 * (len(SIGNALS) + 1)
+    seconds = max(1, int(size_mb * 1e6 / bytes_per_second))
+    chunk = 600
+    rng = np.random.default_rng(7)
+    level = np.zeros(len(SIGNALS))
+    with MDF(version="4.10") as mdf:
+        mdf.header.start_time = _start_time()
+        for begin in range(0, seconds, chunk):
+            n = min(chunk, seconds - begin) * RATE_HZ
+            times = begin + np.arange(n) / RATE_HZ
+            steps = rng.normal(0.0, 0.01, (n, len(SIGNALS)))
+            walks = level + np.cumsum(steps, axis=0)
+            level = walks[-1]
+            signals = [Signal(np.round(walks[:, i], 3), times, name=name, unit="") for i, name in enumerate(SIGNALS)]
+            if begin == 0:
+                mdf.append(signals, common_timebase=True)
+            else:
+                mdf.extend(0, [(times, None)] + [(s.samples, None) for s in signals])
+            progress("write", (begin + chunk) / seconds)
+        mdf.save(path, overwrite=True, compression=0)
+    return path
+
+
+def _start_time() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(START_NS / 1e9, tz=UTC)
+
+
+def raw_read_seconds(path: Path) -> float:
+    from asammdf import MDF
+
+    begin = time.perf_counter()
+    with MDF(path) as mdf:
+        groups: list[Any] = list(mdf.groups)
+        entries = [
+            (None, g, c)
+            for g, group in enumerate(groups)
+            for c, channel in enumerate(group.channels)
+            if int(channel.channel_type) not in (2, 3, 4)
+        ]
+        signals = mdf.select(entries, raw=False)
+        total = sum(int(np.asarray(s.samples).nbytes) for s in signals)
+    assert total > 0
+    return time.perf_counter() - begin
+
+
+def sha256_seconds(path: Path) -> float:
+    begin = time.perf_counter()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return time.perf_counter() - begin
+
+
+def end_to_end_seconds(path: Path, workdir: Path) -> tuple[float, dict[str, Any]]:
+    from contextlib import ExitStack
+
+    from trustlane.cli.ingest_cmd import HolderServices
+    from trustlane.ingest.pipeline import IngestOptions, Ingestor
+    from trustlane.node import Node
+
+    vin = "WVWZZZ1JZXW000001"
+    with Node.init(workdir / "node", origin="bench.example/ingest") as node, ExitStack() as stack:
+        services = HolderServices(node, stack)
+        services.registry.register(vin)
+        ingestor = Ingestor(node.log, services.catalog, services.registry, services.blobs)
+        begin = time.perf_counter()
+        receipts = ingestor.ingest([path], vin, IngestOptions())
+        elapsed = time.perf_counter() - begin
+    return elapsed, receipts[0]
+
+
+def ingest_mdf4(size_mb: int, progress: Progress = _noop, keep: Path | None = None) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="trustlane-bench-ingest-"))
+    try:
+        path = write_recording(workdir / "recording.mf4", size_mb, progress)
+        size = path.stat().st_size
+        progress("raw asammdf read", 0.0)
+        raw = raw_read_seconds(path)
+        progress("sha256", 0.0)
+        sha = sha256_seconds(path)
+        progress("end-to-end ingest", 0.0)
+        e2e, receipt = end_to_end_seconds(path, workdir)
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        blobs = sum(p.stat().st_size for p in (workdir / "node" / "blobs").rglob("*.tle"))
+    finally:
+        if keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    mb = size / 1e6
+    return {
+        "file_mb": round(mb, 1),
+        "signals": len(SIGNALS),
+        "rate_hz": RATE_HZ,
+        "segments": len(receipt["segments"]),
+        "stored_mb": round(blobs / 1e6, 1),
+        "raw_asammdf_mb_per_s": mb / raw,
+        "sha256_mb_per_s": mb / sha,
+        "end_to_end_mb_per_s": mb / e2e,
+        "end_to_end_s": e2e,
+        "ratio_to_raw_read": raw / e2e,
+        "peak_rss_mb": round(peak_rss_mb),
+        "hours_for_100_GB_one_core": 100_000 / (mb / e2e) / 3600,
+    }
