@@ -59,8 +59,6 @@ BO_ 1280 CHOICES: 1 ECU
  SG_ Gear : 0|4@1+ (1,0) [0|15] "" ECU
 
 CM_ SG_ 256 Temp "Coolant temperature";
-BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","reserved","J1939PG","reserved","reserved","reserved","reserved","reserved","reserved","reserved","reserved","reserved","reserved","StandardCAN_FD","ExtendedCAN_FD";
-BA_ "VFrameFormat" BO_ 1024 14;
 VAL_ 1280 Gear 0 "P" 1 "R" 2 "N" 3 "D" ;
 SIG_VALTYPE_ 512 F32 : 1;
 SIG_VALTYPE_ 512 F32b : 1;
@@ -93,7 +91,7 @@ def table_channels() -> dict[str, samples.Samples]:
         "speed": (fast, np.linspace(1.5, 30.25, 10), "km/h"),
         "gear": (fast[::3], np.array([1, 2, 3, 4], dtype=np.int64), None),
         "braking": (fast[::2], np.array([True, False, True, False, True]), None),
-        "driver_note": (fast[1::5], np.array(["ok", "a,b \"quoted\""]), None),
+        "driver_note": (fast[1::5], np.array(["ok", 'a,b "quoted"']), None),
     }
 
 
@@ -125,3 +123,45 @@ def write_all(directory: Path, dbc: Path) -> dict[str, tuple[Path, Path | None]]
             None,
         ),
     }
+
+
+# Targets for the sandbox tests (run in the fork server's children).
+
+
+def crash(path: Path) -> None:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def hang(path: Path) -> None:
+    import time
+
+    time.sleep(60)
+
+
+def hog(path: Path) -> bytes:
+    return b"x" * (8 << 30)
+
+
+def refuse(path: Path) -> None:
+    from trustlane.errors import UsageError
+
+    raise UsageError(f"{path}: refused", hint="do something else")
+
+
+def fail(path: Path) -> None:
+    raise KeyError("library internals")
+
+
+def echo(path: Path) -> str:
+    return path.read_text()
+
+
+def noisy(path: Path) -> str:
+    import sys
+
+    print("chatter on stdout")
+    print("chatter on stderr", file=sys.stderr)
+    return "quiet result"

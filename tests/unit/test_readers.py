@@ -260,7 +260,9 @@ def test_mdf4_refuses_repeated_times_local_time_and_bad_header(tmp_path: Path) -
     malformed(_mdf_with(tmp_path, times=np.array([0.0, 0.1, 0.1, 0.2])), "channel 'x'", "sample 2", "repeats")
     malformed(_mdf_with(tmp_path, times=np.array([0.0, 0.2, 0.1])), "sample 2", "goes back")
     malformed(_mdf_with(tmp_path, times=np.arange(2) * 0.1, time_flags=1), "local time")
-    bad_json = '<HDcomment><TX>x</TX><common_properties><e name="trustlane.consent">[{</e></common_properties></HDcomment>'
+    bad_json = (
+        '<HDcomment><TX>x</TX><common_properties><e name="trustlane.consent">[{</e></common_properties></HDcomment>'
+    )
     malformed(_mdf_with(tmp_path, times=np.arange(2) * 0.1, comment=bad_json), "trustlane.consent", "not valid JSON")
     dtd = '<!DOCTYPE x [<!ENTITY a "b">]><HDcomment><TX>&a;</TX></HDcomment>'
     with pytest.raises(MalformedInput, match="DTD"):
@@ -290,6 +292,37 @@ def test_mdf4_truncated_and_corrupt_files_name_the_file(tmp_path: Path) -> None:
     not_mdf = tmp_path / "fake.mf4"
     not_mdf.write_bytes(b"MDF     4.10    " + b"\xff" * 100)
     malformed(not_mdf)
+
+
+def _patched(path: Path, block: bytes, occurrence: int, offset: int, value: int, size: int) -> Path:
+    data = bytearray(path.read_bytes())
+    start = -1
+    for _ in range(occurrence + 1):
+        start = data.index(block, start + 1)
+    data[start + offset : start + offset + size] = value.to_bytes(size, "little")
+    patched = path.with_name(f"patched-{path.name}")
+    patched.write_bytes(bytes(data))
+    return patched
+
+
+def test_mdf4_layout_checks_refuse_impossible_declarations(tmp_path: Path) -> None:
+    path = samples.write_mdf4(tmp_path / "ok.mf4", mdf_channels(), START_NS)
+    # CG block: 24-byte header, 6 links, record id, then the record count
+    malformed(_patched(path, b"##CG", 0, 24 + 6 * 8 + 8, 10**9, 8), "data group 0 claims 1000000000 records")
+    # CN block: 24-byte header, 8 links, 4 one-byte fields, then the byte offset
+    malformed(_patched(path, b"##CN", 1, 24 + 8 * 8 + 4, 4000, 4), "lies outside its 18-byte record")
+
+
+def test_mdf4_in_process_parse_matches_the_sandboxed_one(tmp_path: Path) -> None:
+    from trustlane.ingest.readers.mdf4 import read_mdf4
+
+    path = samples.write_mdf4(tmp_path / "ok.mf4", mdf_channels(), START_NS, consents=CONSENTS)
+    sandboxed, local = read_mdf4(path), read_mdf4(path, isolated=False)
+    assert [c.name for c in sandboxed.channels] == [c.name for c in local.channels]
+    for a, b in zip(sandboxed.channels, local.channels, strict=True):
+        np.testing.assert_array_equal(a.timestamps_ns, b.timestamps_ns)
+        assert a.values.tolist() == b.values.tolist()
+    assert sandboxed.consents == local.consents == CONSENTS
 
 
 # --- CSV --------------------------------------------------------------------------------------------------------
@@ -500,7 +533,9 @@ def test_candump_decodes_like_cantools_with_the_hyundai_dbc(tmp_path: Path) -> N
     lines = path.read_text().splitlines()
     for name, frame_id in (("SCC12", 0x421), ("WHL_SPD11", 0x386), ("SAS11", 0x2B0)):
         message = database.get_message_by_frame_id(frame_id)
-        payloads = [bytes.fromhex(line.split("#")[1]) for line in lines if line.split()[2].startswith(f"{frame_id:03X}#")]
+        payloads = [
+            bytes.fromhex(line.split("#")[1]) for line in lines if line.split()[2].startswith(f"{frame_id:03X}#")
+        ]
         for signal in message.signals:
             expected = [message.decode(p, decode_choices=False)[signal.name] for p in payloads]
             channel = got[f"{name}.{signal.name}"]
@@ -531,7 +566,7 @@ def test_vectorised_decoding_matches_cantools_for_every_signal(tmp_path: Path, d
             for row in range(len(payloads)):
                 try:
                     expected = message.decode(payloads[row].tobytes(), decode_choices=False)
-                except Exception:  # noqa: S112 - cantools refuses multiplexer values it does not know
+                except Exception:  # cantools refuses multiplexer values it does not know
                     continue
                 for signal in message.signals:
                     values, mask = decoded[signal.name]
@@ -620,9 +655,9 @@ def test_candump_needs_a_usable_dbc(tmp_path: Path, dbc: Path) -> None:
     assert error.hint is not None and "--dbc" in error.hint
     broken = tmp_path / "broken.dbc"
     broken.write_text("BO_ this is not a dbc\n")
-    with pytest.raises(MalformedInput, match="broken.dbc"):
+    with pytest.raises(MalformedInput, match=r"broken\.dbc"):
         read_recording(path, dbc=broken)
-    with pytest.raises(UsageError, match="missing.dbc"):
+    with pytest.raises(UsageError, match=r"missing\.dbc"):
         read_recording(path, dbc=tmp_path / "missing.dbc")
 
 
@@ -719,7 +754,7 @@ def test_mcap_invalid_json_and_consent_record(tmp_path: Path) -> None:
     ],
 )
 def test_consent_records_are_checked(text: str, needle: str) -> None:
-    with pytest.raises(MalformedInput, match="src.bin") as caught:
+    with pytest.raises(MalformedInput, match=r"src\.bin") as caught:
         parse_consents(text, source=Path("src.bin"), carrier="somewhere")
     assert needle in caught.value.message
 

@@ -96,3 +96,33 @@ def ingest_mdf4(
     from trustlane.bench.ingest import ingest_mdf4 as run_ingest
 
     _run("MDF4 ingest", run_ingest, json_out, size_mb=size_mb)
+
+
+@app.command("mqtt-ingest")
+def mqtt_ingest(
+    broker: Annotated[
+        str, typer.Option(help='The MQTT broker, or "private": a throwaway mosquitto without queue limits.')
+    ] = "mqtt://127.0.0.1:1883",
+    messages: Annotated[int, typer.Option(help="Messages to publish (and, first, for the raw loopback).")] = 100_000,
+    rate: Annotated[int, typer.Option(help="Target publish rate, messages/s.")] = 10_000,
+    signals: Annotated[int, typer.Option(help="Numeric signals per message.")] = 50,
+    vehicles: Annotated[int, typer.Option(help="Registered vehicles the messages are spread over.")] = 100,
+    encoding: Annotated[str, typer.Option(help="json or binary (TLT1).")] = "json",
+    segment_seconds: Annotated[float, typer.Option(help="Window length of the ingest.")] = 10.0,
+    json_out: JsonOption = False,
+) -> None:
+    """Live MQTT ingest: accepted messages/s, persist lag p50/p99 and peak RSS vs. raw broker loopback."""
+    from trustlane.bench.mqtt import ingest_throughput
+
+    _run(
+        "mqtt ingest",
+        ingest_throughput,
+        json_out,
+        broker=broker,
+        messages=messages,
+        rate=rate,
+        signals=signals,
+        vehicles=vehicles,
+        encoding=encoding,
+        segment_seconds=segment_seconds,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from typer._click.core import Context as ClickContext  # typer ships its own cli
 from typer.core import TyperGroup
 
 from trustlane.catalog.home import master_key, open_catalog
+from trustlane.cli import mqtt_cmd
 from trustlane.cli.common import HomeOption, JsonOption, emit_json, err, open_node
 from trustlane.errors import UsageError
 from trustlane.ingest.collection import CollectionPolicy
@@ -22,6 +24,8 @@ from trustlane.node import Node
 from trustlane.storage.blobs import BlobStore
 from trustlane.vehicles.provenance import read_manifest
 from trustlane.vehicles.registry import VehicleRegistry
+
+MAX_SEGMENT_NS = 86_400 * 10**9
 
 data_app = typer.Typer(help="Read stored data back inside the holder's node.", no_args_is_help=True)
 
@@ -74,12 +78,20 @@ def ingest_files(
     for path in files:
         if not path.is_file():
             raise UsageError(f"{path} is not a file", hint="check the path")
+    # round, not int(): 8.2 s is 8199999999.999999 ns in binary floating point
+    segment_ns = round(segment_seconds * 1e9) if math.isfinite(segment_seconds * 1e9) else 0
+    if not 1 <= segment_ns <= MAX_SEGMENT_NS:
+        raise UsageError(
+            f"--segment-seconds must be more than 0 and at most {MAX_SEGMENT_NS // 10**9} (a day), "
+            f"not {segment_seconds:g}",
+            hint="e.g. --segment-seconds 10 (the default)",
+        )
     options = IngestOptions(
         format=format,
         dbc=dbc,
         mapping=mapping,
         manifest=read_manifest(manifest) if manifest is not None else None,
-        segment_ns=int(segment_seconds * 1e9),
+        segment_ns=segment_ns,
         policy=CollectionPolicy(location_decimals=location_decimals),
     )
     with open_node(home) as node, ExitStack() as stack:
@@ -193,3 +205,6 @@ def export(
         emit_json({"dataset": dataset, "rows": rows, "out": str(out)})
     else:
         err.print(f"wrote {rows} rows to {out}")
+
+
+ingest_app.command("mqtt")(mqtt_cmd.ingest_mqtt)

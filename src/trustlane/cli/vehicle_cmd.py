@@ -14,10 +14,14 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
+from trustlane.catalog.db import CatalogDB
 from trustlane.catalog.home import master_key, open_catalog
 from trustlane.cli.common import HomeOption, JsonOption, emit_json, err, open_node
 from trustlane.errors import UsageError
+from trustlane.node import Node
+from trustlane.storage.blobs import BlobStore
 from trustlane.vehicles.provenance import (
     build_manifest,
     generate_device_key,
@@ -44,13 +48,33 @@ def _vin(value: str) -> str:
 
 
 @contextmanager
-def _registry(home: Path | None) -> Iterator[VehicleRegistry]:
+def _holder(home: Path | None) -> Iterator[tuple[Node, CatalogDB, VehicleRegistry]]:
     with open_node(home) as node:
         catalog = open_catalog(node)
         try:
-            yield VehicleRegistry(catalog, master_key(node), node.log)
+            yield node, catalog, VehicleRegistry(catalog, master_key(node), node.log)
         finally:
             catalog.close()
+
+
+@contextmanager
+def _registry(home: Path | None) -> Iterator[VehicleRegistry]:
+    with _holder(home) as (_, _, registry):
+        yield registry
+
+
+def _delete_blobs(blobs: BlobStore, digests: list[str]) -> tuple[int, list[str]]:
+    """Delete the blobs of ``digests``; return how many were there and deleted, and the problems met."""
+    deleted = 0
+    problems: list[str] = []
+    for digest in digests:
+        try:
+            if blobs.exists(digest):
+                blobs.delete(digest)
+                deleted += 1
+        except OSError as exc:
+            problems.append(f"{blobs.path(digest)}: {exc.strerror or exc}")
+    return deleted, problems
 
 
 def _status(v: Vehicle) -> str:
@@ -162,8 +186,12 @@ def erase(
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Erase a vehicle (GDPR Art. 17): destroy its data key, sealed VIN and ledger salts. Cannot be undone."""
-    with _registry(home) as registry:
+    """Erase a vehicle (GDPR Art. 17): destroy its data key, sealed VIN and ledger salts. Cannot be undone.
+
+    The encrypted segments of its data are deleted from the node's blob store as well: the destroyed data key
+    already makes them unreadable; deleting them frees the space and leaves no ciphertext behind.
+    """
+    with _holder(home) as (node, catalog, registry):
         vin_text = _vin(vin)
         vehicle = registry.lookup(vin_text)
         refusal = erase_refusal(vehicle)
@@ -174,10 +202,17 @@ def erase(
         ):
             raise typer.Abort()
         receipt = registry.erase(vin_text)
+        digests = [s.digest for s in catalog.segments(vehicle=receipt.vehicle)]
+        deleted, problems = _delete_blobs(BlobStore(node.home / "blobs"), digests)
+    for problem in problems:  # the erasure itself stands: without the data key these blobs cannot be read
+        err.print(Text.assemble(("warning:", "yellow"), f" could not delete encrypted segment {problem}"))
     if json_out:
-        emit_json(receipt.to_json())
+        emit_json({**receipt.to_json(), "blobs_deleted": deleted, "blobs_not_deleted": len(problems)})
         return
-    err.print(f"[green]erased[/] {receipt.vehicle}: {receipt.events_shredded} ledger event salt(s) destroyed")
+    err.print(
+        f"[green]erased[/] {receipt.vehicle}: {receipt.events_shredded} ledger event salt(s) destroyed, "
+        f"{deleted} encrypted segment(s) deleted"
+    )
     print(f"{receipt.vehicle} erased {when(receipt.erased_ns)}; erasure event at ledger index {receipt.ledger_index}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def export_dataset(
             )
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise UsageError(f"cannot write {out.name}: choose a .parquet or .csv file name")
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: folder {out.parent} does not exist", hint="create it first")
     key = registry.data_key(dataset.vehicle)
     tables: list[pa.Table] = []
     for segment in catalog.segments(dataset_id=dataset_id):
@@ -53,13 +56,18 @@ def export_dataset(
             )
         tables.append(read_segment(plain, signals or None))
     table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
-    if table.num_rows:
+    if table.num_columns:  # the same schema whether or not rows were selected
         table = table.set_column(0, "path", pc.cast(table.column("path"), pa.string()))
         table = table.sort_by([("path", "ascending"), ("t_ns", "ascending")])
-    tmp = out.with_name(out.name + ".tmp")
-    if out.suffix.lower() == ".parquet":
-        pq.write_table(table, tmp, compression="zstd")
-    else:
-        pacsv.write_csv(table, tmp)
-    tmp.replace(out)
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        if out.suffix.lower() == ".parquet":
+            pq.write_table(table, tmp, compression="zstd")
+        else:
+            pacsv.write_csv(table, tmp)
+        tmp.replace(out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc}", hint="check the path, permissions and free space") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return int(table.num_rows)

@@ -18,7 +18,7 @@ from trustlane.catalog.db import CatalogDB
 from trustlane.catalog.records import ChainAdvance, DatasetRecord, DroppedSignal, SegmentRecord, SignalInfo
 from trustlane.crypto.envelope import context_aad, seal
 from trustlane.crypto.note import parse_vkey
-from trustlane.errors import SignatureError, UsageError
+from trustlane.errors import ConflictError, MalformedInput, SignatureError, UsageError
 from trustlane.ingest.collection import CollectionPolicy, CollectionResult, apply_collection_rules
 from trustlane.ingest.mapping import Mapping, apply_mapping, load_mapping, shipped_mapping, shipped_mapping_names
 from trustlane.ingest.model import RawRecording
@@ -116,6 +116,12 @@ class Ingestor:
         mapping: Mapping,
         options: IngestOptions,
     ) -> Prepared:
+        if recording.start_ns < 0:
+            raise MalformedInput(
+                f"{name}: its first sample is at {recording.start_ns} ns, before 1970-01-01T00:00:00Z",
+                hint="times are stored as nanoseconds since the Unix epoch (UTC); check the time column's unit "
+                "and the recording's start time",
+            )
         signals = apply_mapping(recording, mapping)
         collection = apply_collection_rules(
             signals, recording.consents, options.policy, span=(recording.start_ns, recording.end_ns)
@@ -126,9 +132,39 @@ class Ingestor:
                 f"{name}: nothing to store — every signal was empty or dropped",
                 hint="check the receipt's dropped signals; consent records unlock categories not collected by default",
             )
-        return Prepared(
+        item = Prepared(
             name, source_sha256, recording, collection, segments, dataset_id(vehicle.pseudonym, source_sha256)
         )
+        try:  # the catalog's checks (times, names, lengths), run now so that a refusal stores nothing
+            dataset_record(item, vehicle.pseudonym, 0)
+            segment_records(item, vehicle.pseudonym, [0] * len(segments))
+        except MalformedInput as exc:
+            raise MalformedInput(f"{name}: {exc.message}", hint=exc.hint) from None
+        return item
+
+    def _check_segments_are_new(self, prepared: Sequence[Prepared], new: set[int]) -> None:
+        """Refuse a recording whose segment (same samples, same window) is stored, or also in another file.
+
+        Segments are content-addressed; storing one again would overwrite the blob of the dataset that holds it
+        (under another vehicle's key, it would make that data unreadable), and the catalog refuses it anyway.
+        """
+        claimed: dict[str, str] = {}
+        for number, item in enumerate(prepared):
+            if number not in new:
+                continue
+            for segment in item.segments:
+                holder = claimed.get(segment.digest)
+                if holder is None:
+                    stored = self.catalog.segment(segment.digest)
+                    holder = None if stored is None else f"dataset {stored.dataset_id}"
+                if holder is not None:
+                    raise ConflictError(
+                        f"{item.name}: its samples from {segment.t_start_ns} to {segment.t_end_ns} ns are the same "
+                        f"data as {holder} holds (segment {segment.digest})",
+                        hint="the same data was ingested before, perhaps from another file or format; "
+                        "ingest each recording once",
+                    )
+                claimed[segment.digest] = item.name
 
     # --- storing -------------------------------------------------------------------------------------
     def ingest(
@@ -148,17 +184,30 @@ class Ingestor:
             done += path.stat().st_size
             if progress is not None:
                 progress(path.name, done, total)
+        # New recordings: not in the catalog, and not an earlier file of this call again.
+        new: set[int] = set()
+        ids: set[str] = set()
+        for number, item in enumerate(prepared):
+            if item.dataset_id not in ids and self.catalog.dataset(item.dataset_id) is None:
+                new.add(number)
+            ids.add(item.dataset_id)
+        self._check_segments_are_new(prepared, new)
         data_key = self.registry.data_key(vehicle.pseudonym)
+        # The chain moves with the last new recording, so that an interrupted upload can be sent again.
+        last_new = max(new, default=-1)
+        pending = chain
         receipts: list[dict[str, Any]] = []
         for number, item in enumerate(prepared):
             existing = self.catalog.dataset(item.dataset_id)
-            is_last = number == len(prepared) - 1
             if existing is not None:
                 receipts.append({"file": item.name, **self._receipt_of_existing(existing)})
                 continue
-            receipts.append(self.store(item, vehicle, data_key, chain if is_last else None))
-        if chain is not None and all(r.get("duplicate") for r in receipts):
-            self.catalog.advance_chain(chain)  # the chain still moves: the signed upload was accepted
+            attach = pending if number == last_new else None
+            receipts.append(self.store(item, vehicle, data_key, attach))
+            if attach is not None:
+                pending = None
+        if pending is not None:
+            self.catalog.advance_chain(pending)  # the chain still moves: the signed upload was accepted
         return receipts
 
     def store(
@@ -207,35 +256,8 @@ class Ingestor:
         )
         results = self.log.append_events(events)
         indexes = [r.index for r in results]
-        segments = [
-            SegmentRecord(
-                s.digest,
-                item.dataset_id,
-                pseudonym,
-                seq,
-                s.t_start_ns,
-                s.t_end_ns,
-                s.rows,
-                len(s.parquet),
-                indexes[seq],
-            )
-            for seq, s in enumerate(item.segments)
-        ]
-        dataset = DatasetRecord(
-            id=item.dataset_id,
-            vehicle=pseudonym,
-            format=item.recording.format,
-            source_sha256=item.source_sha256,
-            t_start_ns=item.recording.start_ns,
-            t_end_ns=item.recording.end_ns,
-            created_ns=time.time_ns(),
-            ledger_index=indexes[-1],
-            signals=tuple(SignalInfo(s.path, s.unit, s.categories) for s in item.collection.kept),
-            dropped=tuple(
-                DroppedSignal(d.source_name, f"{d.reason} ({d.citation})", (d.category,))
-                for d in item.collection.dropped
-            ),
-        )
+        segments = segment_records(item, pseudonym, indexes)
+        dataset = dataset_record(item, pseudonym, indexes[-1])
         self.catalog.insert_dataset(dataset, segments, indexes, chain=chain)
         return receipt(item, dataset, segments, indexes)
 
@@ -256,6 +278,42 @@ class Ingestor:
                 "dropped": [d.to_json() for d in dataset.dropped],
             },
         }
+
+
+def segment_records(item: Prepared, vehicle: str, indexes: Sequence[int]) -> list[SegmentRecord]:
+    """The catalog rows of ``item``'s segments; ``indexes[seq]`` is the ledger index of segment ``seq``."""
+    return [
+        SegmentRecord(
+            s.digest,
+            item.dataset_id,
+            vehicle,
+            seq,
+            s.t_start_ns,
+            s.t_end_ns,
+            s.rows,
+            len(s.parquet),
+            indexes[seq],
+        )
+        for seq, s in enumerate(item.segments)
+    ]
+
+
+def dataset_record(item: Prepared, vehicle: str, ledger_index: int) -> DatasetRecord:
+    """The catalog row of ``item``, its ``ingest.dataset`` event at ``ledger_index``."""
+    return DatasetRecord(
+        id=item.dataset_id,
+        vehicle=vehicle,
+        format=item.recording.format,
+        source_sha256=item.source_sha256,
+        t_start_ns=item.recording.start_ns,
+        t_end_ns=item.recording.end_ns,
+        created_ns=time.time_ns(),
+        ledger_index=ledger_index,
+        signals=tuple(SignalInfo(s.path, s.unit, s.categories) for s in item.collection.kept),
+        dropped=tuple(
+            DroppedSignal(d.source_name, f"{d.reason} ({d.citation})", (d.category,)) for d in item.collection.dropped
+        ),
+    )
 
 
 def _segment_json(s: SegmentRecord) -> dict[str, Any]:

@@ -36,7 +36,6 @@ _LINE_PATTERN = (
     r"^\s*\((?P<sec>\d{1,10})(?:\.(?P<frac>\d{0,9}))?\)\s+(?P<bus>[\x21\x22\x24-\x27\x2a-\x7e]+)\s+"
     r"(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})(?P<sep>##?)(?P<data>[0-9A-Fa-f]*)(?:\s+[RT])?\s*$"
 )
-_BLANK_PATTERN = r"^\s*$"
 _FD_LENGTHS = frozenset((0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64))
 _MAX_SECONDS = 9_223_372_035
 _CAN_EFF_MASK = 0x1FFFFFFF
@@ -120,6 +119,11 @@ def _read_lines(source: Path) -> pa.Array:
     return table.column(0).combine_chunks()
 
 
+def _field(parsed: pa.Array, name: str) -> pa.Array:
+    """One capture group of the parsed lines (offset-aware, unlike ``StructArray.field``)."""
+    return pc.struct_field(parsed, [name])
+
+
 def _first(mask: npt.NDArray[np.bool_]) -> int:
     return int(np.argmax(mask))
 
@@ -138,30 +142,29 @@ def _binary_buffers(values: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArra
 
 def _parse(source: Path) -> _Frames:
     lines = _read_lines(source)
-    blank = np.asarray(pc.match_substring_regex(lines, _BLANK_PATTERN).to_numpy(zero_copy_only=False), dtype=bool)
     parsed = pc.extract_regex(lines, _LINE_PATTERN)
-    bad = ~np.asarray(parsed.is_valid().to_numpy(zero_copy_only=False), dtype=bool) & ~blank
-    if bad.any():
-        row = _first(bad)
+    blank = ~np.asarray(parsed.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    for row in np.flatnonzero(blank).tolist():  # lines that did not parse must be blank
         text = lines[row].as_py()
-        raise _bad_line(source, row + 1, _explain(text.decode("utf-8", errors="replace")), text)
+        if text.strip():
+            raise _bad_line(source, row + 1, _explain(text.decode("utf-8", errors="replace")), text)
     keep = pa.array(~blank)
     parsed = pc.filter(parsed, keep)
     numbers = np.flatnonzero(~blank).astype(np.int64) + 1
     if not len(numbers):
         raise MalformedInput(f"{source}: the candump log holds no frames", hint=_LINE_HINT)
 
-    seconds = _numbers(parsed.field("sec"))
+    seconds = _numbers(_field(parsed, "sec"))
     if (seconds > _MAX_SECONDS).any():
         row = _first(seconds > _MAX_SECONDS)
         number = int(numbers[row])
         raise _bad_line(source, number, "has a timestamp beyond the year 2262", lines[number - 1].as_py())
-    fraction = _numbers(pc.utf8_rpad(pc.cast(pc.fill_null(parsed.field("frac"), b""), pa.string()), 9, "0"))
+    fraction = _numbers(pc.utf8_rpad(pc.cast(pc.fill_null(_field(parsed, "frac"), b""), pa.string()), 9, "0"))
     times = seconds * np.int64(1_000_000_000) + fraction
 
-    bus_codes = pc.dictionary_encode(parsed.field("bus"))
+    bus_codes = pc.dictionary_encode(_field(parsed, "bus"))
     buses = [b.decode("utf-8", errors="replace") for b in bus_codes.dictionary.to_pylist()]
-    id_codes = pc.dictionary_encode(parsed.field("id"))
+    id_codes = pc.dictionary_encode(_field(parsed, "id"))
     ids = [(int(text, 16), len(text) == 8) for text in id_codes.dictionary.to_pylist()]
     ident = np.asarray(id_codes.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     for code, (frame_id, _extended) in enumerate(ids):
@@ -171,8 +174,8 @@ def _parse(source: Path) -> _Frames:
             why = "is an error frame (CAN_ERR_FLAG), which is not supported"
             raise _bad_line(source, number, why, lines[number - 1].as_py())
 
-    fd = np.asarray(pc.equal(parsed.field("sep"), b"##").to_numpy(zero_copy_only=False), dtype=bool)
-    offsets, hex_bytes = _binary_buffers(parsed.field("data"))
+    fd = np.asarray(pc.equal(_field(parsed, "sep"), b"##").to_numpy(zero_copy_only=False), dtype=bool)
+    offsets, hex_bytes = _binary_buffers(_field(parsed, "data"))
     digits = np.diff(offsets) - fd
     sizes = digits // 2
     valid = (digits % 2 == 0) & np.where(fd, np.isin(sizes, list(_FD_LENGTHS)) & (digits >= 0), sizes <= 8)

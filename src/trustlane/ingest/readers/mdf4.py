@@ -11,6 +11,10 @@ occurrence is named ``name@G`` with G its 0-based data group index, or ``name@G.
 group) when the name repeats within one group.
 
 The header comment carries metadata and consent records (see :mod:`.mdf4_header`).
+
+asammdf runs in a forked child process (see :mod:`.sandbox`) after the declared layout was checked
+(:mod:`.mdf4_check`): a damaged file cannot crash or exhaust the caller. The child may use
+``max(4 GiB, 50 × file size)`` of memory and ``60 s + 1 s per 5 MB`` of time.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from trustlane.ingest.model import Channel, RawRecording, TimeArray
 from trustlane.ingest.readers.base import summary
 from trustlane.ingest.readers.checks import INT64_MAX, require_increasing
 from trustlane.ingest.readers.detect import MDF_MAGICS, check_mdf_version
+from trustlane.ingest.readers.mdf4_check import check_layout
 from trustlane.ingest.readers.mdf4_header import parse_header_comment
 from trustlane.ingest.readers.mdf4_open import DAMAGED_HINT, open_mdf
+from trustlane.ingest.readers.sandbox import run_sandboxed
 from trustlane.ingest.readers.values import normalise
 
 _MASTER_TYPES = frozenset((2, 3, 4))  # master, virtual master, synchronisation
@@ -59,13 +65,28 @@ def _timestamps(path: Path, where: str, raw_seconds: npt.ArrayLike, start_ns: in
     return np.rint(seconds * 1e9).astype(np.int64) + np.int64(start_ns)
 
 
-def read_mdf4(path: Path, *, dbc: Path | None = None) -> RawRecording:
-    """Read an MDF 4.x recording (``dbc`` is ignored)."""
+def read_mdf4(path: Path, *, dbc: Path | None = None, isolated: bool = True) -> RawRecording:
+    """Read an MDF 4.x recording (``dbc`` is ignored); ``isolated=False`` parses in this process (trusted files)."""
     with open(path, "rb") as handle:
         head = handle.read(64)
     if not head.startswith(MDF_MAGICS):
         raise MalformedInput(f"{path}: not an MDF file (no MDF file identifier)", hint="check the file and its format")
     check_mdf_version(path, head)
+    if not isolated:
+        return parse_mdf4(path)
+    size = path.stat().st_size
+    recording: RawRecording = run_sandboxed(
+        f"{__name__}:parse_mdf4",
+        path,
+        timeout_s=60 + size / 5e6,
+        memory_bytes=max(4 << 30, 50 * size),
+        hint=DAMAGED_HINT,
+    )
+    return recording
+
+
+def parse_mdf4(path: Path) -> RawRecording:
+    """Parse the MDF 4.x file at ``path`` with asammdf, in this process."""
     with open_mdf(path) as mdf:
         try:
             return _read(path, mdf)
@@ -76,6 +97,7 @@ def read_mdf4(path: Path, *, dbc: Path | None = None) -> RawRecording:
 
 
 def _read(path: Path, mdf: Any) -> RawRecording:
+    check_layout(path, mdf)
     start_ns = _start_ns(path, mdf.header)
     metadata, consents = parse_header_comment(path, str(mdf.header.comment or ""))
     entries = [

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from trustlane.errors import MalformedInput
+from trustlane.errors import MalformedInput, TrustlaneError
 from trustlane.ingest.model import Channel, ConsentRecord, RawRecording
 from trustlane.ingest.readers.base import summary
 from trustlane.ingest.readers.checks import require_increasing
@@ -27,6 +27,7 @@ from trustlane.ingest.readers.headers import TIME_COLUMN_NAMES, find_time_column
 from trustlane.ingest.readers.timecol import RowNamer, time_column_ns
 
 _ORDER_HINT = "sort the rows by time and remove duplicate rows (several signals at one time belong in one row)"
+_CSV_HINT = "a CSV recording is UTF-8 text with a header line and the same number of fields on every line"
 _SKIPPED_METADATA = frozenset((b"ARROW:schema", b"pandas", CONSENT_KEY.encode()))
 
 
@@ -152,12 +153,21 @@ def _read_csv_table(source: Path, names: list[str]) -> pa.Table:
         detail = where if where else f"it could not be parsed ({summary(exc)})"
         raise MalformedInput(
             f"{source}: not a valid CSV file: {detail}",
-            hint="a CSV recording is UTF-8 text with a header line and the same number of fields on every line",
+            hint=_CSV_HINT,
         ) from None
 
 
 def read_csv(path: Path, *, dbc: Path | None = None) -> RawRecording:
     """Read a CSV recording (``dbc`` is ignored)."""
+    try:
+        return _read_csv(path)
+    except TrustlaneError:
+        raise
+    except Exception as exc:  # a pyarrow error on content the checks did not foresee
+        raise MalformedInput(f"{path}: not a readable CSV file ({summary(exc)})", hint=_CSV_HINT) from None
+
+
+def _read_csv(path: Path) -> RawRecording:
     with open(path, "rb") as handle:
         head = handle.read(1 << 16)
     if not head.strip():
@@ -212,14 +222,17 @@ def _parquet_metadata(source: Path, schema: pa.Schema) -> tuple[dict[str, str], 
 def read_parquet(path: Path, *, dbc: Path | None = None) -> RawRecording:
     """Read a Parquet recording (``dbc`` is ignored)."""
     try:
-        table = pq.read_table(path)
-    except MalformedInput:
+        return _read_parquet(path, pq.read_table(path))
+    except TrustlaneError:
         raise
-    except Exception as exc:  # pyarrow raises many types (ArrowInvalid, OSError, ...) for damaged files
+    except Exception as exc:  # pyarrow raises many types (ArrowInvalid, OSError, UnicodeDecodeError, ...)
         raise MalformedInput(
             f"{path}: not a readable Parquet file ({summary(exc)})",
             hint="the file is damaged or truncated; export it again",
         ) from None
+
+
+def _read_parquet(path: Path, table: pa.Table) -> RawRecording:
     names = list(table.column_names)
     time_index, split = _check_names(path, names)
 

@@ -1,0 +1,261 @@
+"""The live telemetry formats (JSON, TLT1 binary), the seq-number set, and the window buffers, without a broker."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trustlane.errors import MalformedInput
+from trustlane.ingest.mapping import shipped_mapping
+from trustlane.ingest.telemetry import (
+    MAX_MESSAGE_BYTES,
+    MAX_SIGNALS,
+    SIGNAL_TABLE,
+    Telemetry,
+    canonical_record,
+    decode_message,
+    encode_binary,
+    encode_json,
+    message_vin,
+    replace_vin,
+    split_records,
+    telemetry_topic,
+    vin_from_topic,
+)
+from trustlane.ingest.telemetry_buffer import Bucket, SampleCheck
+from trustlane.ingest.telemetry_state import MAX_RANGES, SeqSet
+from trustlane.ingest.vss import default_catalog
+
+VIN = "1M8GDM9AXKP042788"
+WHERE = "vehicles/veh-test/telemetry"
+
+
+def decode(payload: bytes) -> Telemetry:
+    return decode_message(payload, where=WHERE)
+
+
+def types(message: Telemetry) -> tuple[type, ...]:
+    return tuple(map(type, message.values))
+
+
+# --- formats -------------------------------------------------------------------------------------------------
+
+SIGNALS = {
+    "Vehicle.Speed": 12.5,
+    "Vehicle.IsMoving": True,
+    "Vehicle.ADAS.ActiveAutonomyLevel": "SAE_2",
+    "Vendor.acme.Gauge": -0.0,
+    "Vehicle.Cabin.Door.Row1.PassengerSide.IsOpen": False,
+}
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_both_forms_decode_to_the_same_message(binary: bool) -> None:
+    payload = (
+        encode_binary(7, 1_767_225_600_123_456_789, SIGNALS)
+        if binary
+        else encode_json(7, 1_767_225_600_123_456_789, SIGNALS)
+    )
+    message = decode(payload)
+    assert (message.seq, message.t_ns, message.vin) == (7, 1_767_225_600_123_456_789, None)
+    assert message.signals == SIGNALS
+    assert types(message) == (float, bool, str, float, bool)
+
+
+def test_binary_uses_table_ids_and_inline_paths() -> None:
+    payload = encode_binary(1, 2, {"Vehicle.Speed": 1.0, "Vendor.x": 2.0})
+    assert payload[:4] == b"TLT1"
+    header = struct.calcsize(">4sQqH")
+    assert payload[header : header + 2] == (1).to_bytes(2, "big")  # Vehicle.Speed is id 1
+    assert payload[header + 11 : header + 14] == b"\x00\x00\x08"  # key 0: an inline path of 8 bytes
+    assert len(payload) == header + 11 + 3 + 8 + 9
+
+
+def test_all_float_table_messages_take_the_fast_path_with_the_same_result() -> None:
+    values = {path: float(i) for i, path in enumerate(SIGNAL_TABLE[:50])}
+    fast = decode(encode_binary(3, 4, values))
+    assert fast.signals == values and types(fast) == (float,) * 50
+
+
+def test_json_accepts_numbers_as_strings_and_ints_as_floats() -> None:
+    message = decode(b'{"v":1,"vehicle":"1m8gdm9axkp042788","seq":"18446744073709551615","t_ns":5,"signals":{"a":3}}')
+    assert message.seq == 2**64 - 1 and message.t_ns == 5 and message.vin == "1m8gdm9axkp042788"
+    assert message.values == (3.0,) and types(message) == (float,)
+
+
+@given(
+    st.dictionaries(
+        st.text(st.characters(codec="utf-8", categories=["L", "N", "P"]), min_size=1, max_size=40),
+        st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.text(max_size=50)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**63 - 1),
+    st.booleans(),
+)
+def test_any_valid_message_round_trips(
+    signals: dict[str, float | bool | str], seq: int, t_ns: int, binary: bool
+) -> None:
+    payload = encode_binary(seq, t_ns, signals) if binary else encode_json(seq, t_ns, signals)
+    message = decode(payload)
+    assert (message.seq, message.t_ns) == (seq, t_ns)
+    assert message.signals == signals
+    assert types(message) == tuple(type(v) for v in signals.values())
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (b"\xff\xfe garbage", "JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":NaN}}', "not valid JSON"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":1e999}}', "not a finite number"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":null}}', "is null"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":{"b":1}}}', "an object or array"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":"\\ud800"}}', "not UTF-8 text"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{"\\u0007":1}}', "unprintable"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{}}', "1 to 1024"),
+        (b'{"v":1,"seq":-1,"t_ns":1,"signals":{"a":1}}', "needs seq"),
+        (b'{"v":1,"seq":1,"t_ns":"1.5","signals":{"a":1}}', "needs t_ns"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":1},"extra":0}', "unknown field 'extra'"),
+        (b'{"v":true,"seq":1,"t_ns":1,"signals":{"a":1}}', "version True"),
+        (b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":1},"vehicle":5}', "VIN as text"),
+        (b"TLT1\x00", "shorter than its header"),
+        (encode_binary(1, 1, {"Vehicle.Speed": 1.0})[:-1], "truncated"),
+        (encode_binary(1, 1, {"Vehicle.Speed": 1.0}) + b"\x00", "bytes after"),
+        (
+            encode_binary(1, 1, {"Vehicle.Speed": 1.0, "Vehicle.IsMoving": 2.0}).replace(
+                b"\x00\x01\x01", b"\x00\x01\x07", 1
+            ),
+            "unknown type 7",
+        ),
+        (struct.pack(">4sQqHHBd", b"TLT1", 1, 1, 1, 60_000, 1, 1.0), "signal id 60000"),
+        (struct.pack(">4sQqHHBdHBd", b"TLT1", 1, 1, 2, 1, 1, 1.0, 1, 1, 2.0), "names a signal twice"),
+        (struct.pack(">4sQqHHBd", b"TLT1", 1, 1, 1, 1, 1, math.inf), "not a finite number"),
+        (struct.pack(">4sQqHHBB", b"TLT1", 1, 1, 1, 2, 2, 5), "boolean byte 5"),
+        (struct.pack(">4sQqH", b"TLT1", 1, -5, 1), "negative t_ns"),
+    ],
+)
+def test_malformed_messages_name_topic_seq_and_problem(payload: bytes, problem: str) -> None:
+    with pytest.raises(MalformedInput) as info:
+        decode(payload)
+    assert WHERE in info.value.message and "(seq " in info.value.message
+    assert problem in info.value.message
+    assert info.value.hint
+
+
+def test_limits() -> None:
+    with pytest.raises(MalformedInput, match="more than the 65536-byte limit"):
+        decode(b"{" + b" " * MAX_MESSAGE_BYTES + b"}")
+    with pytest.raises(MalformedInput, match="1025 signals"):
+        decode(encode_json(1, 1, {f"s{i}": 1.0 for i in range(MAX_SIGNALS + 1)}))
+    with pytest.raises(MalformedInput, match="at most 1024 bytes"):
+        decode(encode_json(1, 1, {"s": "é" * 600}))
+    assert decode(encode_json(1, 1, {"s": "é" * 500})).values == ("é" * 500,)
+
+
+def test_topics_name_the_vehicle() -> None:
+    assert telemetry_topic(" 1m8gdm9axkp042788") == f"vehicles/{VIN}/telemetry"
+    assert vin_from_topic(f"fleet/a/vehicles/{VIN}/telemetry") == VIN
+    assert vin_from_topic("vehicles/telemetry") is None and vin_from_topic("x/y/z") is None
+    assert replace_vin(f"fleet/vehicles/{VIN}/telemetry", "veh-x") == "fleet/vehicles/veh-x/telemetry"
+    plain = Telemetry(1, 1, ("a",), (1.0,))
+    named = Telemetry(1, 1, ("a",), (1.0,), vin=VIN.lower())
+    assert message_vin(VIN, plain, WHERE) == VIN == message_vin(None, named, WHERE) == message_vin(VIN, named, WHERE)
+    with pytest.raises(MalformedInput, match="names no vehicle"):
+        message_vin(None, plain, WHERE)
+    with pytest.raises(MalformedInput, match="another vehicle") as info:
+        message_vin("1HGCM82633A004352", named, WHERE)
+    assert VIN not in info.value.message
+    with pytest.raises(MalformedInput, match="invalid VIN"):
+        message_vin("NOT-A-VIN", plain, WHERE)
+
+
+def test_canonical_records_concatenate_and_split() -> None:
+    data = canonical_record(5, b"abc") + canonical_record(2**64 - 1, b"")
+    assert split_records(data) == [(5, b"abc"), (2**64 - 1, b"")]
+    with pytest.raises(MalformedInput):
+        split_records(data[:-1] + b"\x00\x00")
+
+
+# --- seq numbers ---------------------------------------------------------------------------------------------
+
+
+def test_seq_set_keeps_exact_ranges_and_round_trips() -> None:
+    seen = SeqSet()
+    for seq in [5, 1, 2, 3, 9, 4, 7, 2**64 - 1]:
+        seen.add(seq)
+    assert seen.ranges() == [(1, 5), (7, 7), (9, 9), (2**64 - 1, 2**64 - 1)]
+    assert 3 in seen and 6 not in seen and 0 not in seen and 2**64 - 1 in seen
+    seen.add(8)
+    assert seen.ranges()[1] == (7, 9)
+    again = SeqSet.from_bytes(seen.to_bytes())
+    assert again.ranges() == seen.ranges()
+    assert SeqSet([(10, 20), (0, 5), (6, 8)]).ranges() == [(0, 8), (10, 20)]
+
+
+def test_seq_set_bounds_its_size_by_filling_the_lowest_gap() -> None:
+    seen = SeqSet()
+    for seq in range(0, 2 * (MAX_RANGES + 10), 2):
+        seen.add(seq)
+    assert len(seen) <= MAX_RANGES
+    assert 1 in seen  # the lowest gaps count as seen
+    assert 2 * (MAX_RANGES + 10) - 3 not in seen  # recent gaps stay exact
+
+
+# --- window buffers ------------------------------------------------------------------------------------------
+
+
+def test_bucket_orders_samples_by_time_and_keeps_the_highest_seq_at_equal_times() -> None:
+    bucket = Bucket("veh-x", "w:1", "vehicles/veh-x/telemetry", 0, 0)
+    messages = [
+        Telemetry(2, 300, ("Vehicle.Speed", "Vehicle.IsMoving"), (3.0, True)),
+        Telemetry(1, 100, ("Vehicle.Speed", "Vehicle.IsMoving"), (1.0, False)),
+        Telemetry(4, 100, ("Vehicle.Speed",), (9.0,)),  # same time as seq 1, later seq: wins
+        Telemetry(3, 200, ("Vehicle.Speed", "Vehicle.ADAS.ActiveAutonomyLevel"), (2.0, "SAE_2")),
+    ]
+    for m in messages:
+        assert bucket.add(canonical_record(m.seq, b"x"), m, types(m)) is None
+    recording = bucket.recording()
+    channels = {c.name: c for c in recording.channels}
+    speed = channels["Vehicle.Speed"]
+    assert speed.timestamps_ns.tolist() == [100, 200, 300] and speed.values.tolist() == [9.0, 2.0, 3.0]
+    assert channels["Vehicle.IsMoving"].values.dtype == np.bool_
+    assert channels["Vehicle.ADAS.ActiveAutonomyLevel"].values.tolist() == ["SAE_2"]
+    assert recording.format == "mqtt" and bucket.messages == 4 and bucket.name == "mqtt:vehicles/veh-x/telemetry:1"
+
+
+def test_bucket_refuses_a_signal_that_turns_from_number_to_text_and_adds_nothing() -> None:
+    bucket = Bucket("veh-x", "late:0", "t", 0, 0)
+    first = Telemetry(1, 1, ("a", "b"), (1.0, 2.0))
+    bucket.add(canonical_record(1, b"1"), first, types(first))
+    digest = bucket.source_sha256
+    clash = Telemetry(2, 2, ("b", "a"), (True, "text"))
+    assert bucket.add(canonical_record(2, b"2"), clash, types(clash)) == "a"
+    assert bucket.messages == 1 and bucket.source_sha256 == digest and bucket.late
+    mixed = Telemetry(3, 3, ("a",), (True,))  # a boolean where numbers were: fine (stored as 1.0)
+    assert bucket.add(canonical_record(3, b"3"), mixed, types(mixed)) is None
+    assert {c.name: c.values.tolist() for c in bucket.recording().channels}["a"] == [1.0, 1.0]
+
+
+def test_sample_check_refuses_what_the_mapping_would_refuse() -> None:
+    check = SampleCheck(shipped_mapping("trustlane_generic"), default_catalog())
+
+    def problem(**signals: float | bool | str) -> str | None:
+        names = tuple(n.replace("_", ".") for n in signals)
+        m = Telemetry(1, 1, names, tuple(signals.values()))
+        return check.problem(m, types(m))
+
+    assert problem(Vehicle_Speed=1.0, Vehicle_IsMoving=True) is None
+    assert problem(Vehicle_IsMoving=1.0) is None  # 0/1 for a boolean
+    assert "Vehicle.IsMoving" in (problem(Vehicle_IsMoving=2.0) or "")
+    assert "Vehicle.Speed" in (problem(Vehicle_Speed="fast") or "")
+    assert problem(**{"Vehicle_ADAS_ActiveAutonomyLevel": "SAE_2"}) is None
+    assert "SAE_9" in (problem(**{"Vehicle_ADAS_ActiveAutonomyLevel": "SAE_9"}) or "")
+    assert problem(Vendor_anything="text") is None  # unmapped: kept as a vendor signal
