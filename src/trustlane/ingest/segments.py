@@ -69,21 +69,16 @@ def segment_signals(
     ordered = sorted((s for s in signals if len(s.timestamps_ns)), key=lambda s: s.path)
     if not ordered:
         return
-    first = min(int(s.timestamps_ns[0]) for s in ordered) // segment_ns
-    last = max(int(s.timestamps_ns[-1]) for s in ordered) // segment_ns
-    # Where each window starts in each signal: one searchsorted per signal over all window edges.
-    windows = np.arange(first, last + 2, dtype=np.int64)
-    bounds = [np.searchsorted(s.timestamps_ns // segment_ns, windows) for s in ordered]
+    # Only windows that hold samples: a recording with a long gap must not walk every empty window.
+    per_signal = [s.timestamps_ns // segment_ns for s in ordered]
+    windows = np.unique(np.concatenate(per_signal))
+    lows = [np.searchsorted(w, windows, side="left") for w in per_signal]
+    highs = [np.searchsorted(w, windows, side="right") for w in per_signal]
 
-    def parts_of(offset: int) -> list[tuple[Signal, int, int]]:
-        parts = []
-        for s, edges in zip(ordered, bounds, strict=True):
-            lo, hi = int(edges[offset]), int(edges[offset + 1])
-            if hi > lo:
-                parts.append((s, lo, hi))
-        return parts
+    def parts_of(k: int) -> list[tuple[Signal, int, int]]:
+        return [(s, int(lo[k]), int(hi[k])) for s, lo, hi in zip(ordered, lows, highs, strict=True) if hi[k] > lo[k]]
 
-    jobs = [(first + offset, parts) for offset in range(last - first + 1) if (parts := parts_of(offset))]
+    jobs = [(int(window), parts_of(k)) for k, window in enumerate(windows)]
     if workers <= 1 or len(jobs) == 1:
         for window, parts in jobs:
             yield _build(window, parts)
