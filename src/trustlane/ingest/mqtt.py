@@ -497,10 +497,10 @@ class TelemetryIngest:
             topic: str | None = message.topic
         except UnicodeDecodeError:
             topic = None
-        self._inbound.append(
-            (self._generation, message.mid, message.qos, topic, bytes(message.payload), time.time_ns())
-        )
-        self._wake.set()
+        inbound = self._inbound
+        inbound.append((self._generation, message.mid, message.qos, topic, bytes(message.payload), time.time_ns()))
+        if len(inbound) == 1:  # the committer drained the queue: wake it (otherwise it is busy, or awake)
+            self._wake.set()
         if limit is not None and self._enqueued >= limit:
             self._stop.set()
 

@@ -290,9 +290,12 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)  # json.loads(..., parse_constant=) builds one per call
+
+
 def _decode_json(payload: bytes, where: str) -> Telemetry:
     try:
-        doc = json.loads(payload, parse_constant=_reject_constant)
+        doc = _JSON.decode(payload.decode("utf-8"))
     except (ValueError, RecursionError) as err:
         problem = "is not UTF-8 JSON" if isinstance(err, UnicodeDecodeError) else f"is not valid JSON ({err})"
         raise _bad(where, None, problem) from None
