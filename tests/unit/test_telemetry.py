@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trustlane.errors import MalformedInput
+from trustlane.errors import ConflictError, MalformedInput
 from trustlane.ingest.mapping import shipped_mapping
 from trustlane.ingest.telemetry import (
     MAX_MESSAGE_BYTES,
@@ -28,7 +29,14 @@ from trustlane.ingest.telemetry import (
     vin_from_topic,
 )
 from trustlane.ingest.telemetry_buffer import Bucket, SampleCheck
-from trustlane.ingest.telemetry_state import MAX_RANGES, SeqSet
+from trustlane.ingest.telemetry_state import (
+    MAX_RANGES,
+    BucketRow,
+    PendingRow,
+    SeqSet,
+    TelemetryState,
+    VehicleRow,
+)
 from trustlane.ingest.vss import default_catalog
 
 VIN = "1M8GDM9AXKP042788"
@@ -259,3 +267,32 @@ def test_sample_check_refuses_what_the_mapping_would_refuse() -> None:
     assert problem(**{"Vehicle_ADAS_ActiveAutonomyLevel": "SAE_2"}) is None
     assert "SAE_9" in (problem(**{"Vehicle_ADAS_ActiveAutonomyLevel": "SAE_9"}) or "")
     assert problem(Vendor_anything="text") is None  # unmapped: kept as a vendor signal
+
+
+# --- the state file ------------------------------------------------------------------------------------------
+
+
+def test_state_file_keeps_the_write_ahead_and_has_one_owner(tmp_path: Path) -> None:
+    state = TelemetryState(tmp_path)
+    with pytest.raises(ConflictError, match="another `trustlane ingest mqtt`"):
+        TelemetryState(tmp_path)
+    seqs = SeqSet([(0, 9)])
+    rows = [PendingRow(i, "veh-a", "w:5", f"sealed {i}".encode()) for i in state.next_ids(2)]
+    state.commit(rows, [VehicleRow("veh-a", seqs, None, 0)], [BucketRow("veh-a", "w:5", "t", "open", 7)])
+    state.commit([], [VehicleRow("veh-a", seqs, 5, 1)], [], [("veh-a", "w:5")])
+    state.close()
+
+    again = TelemetryState(tmp_path)
+    try:
+        vehicle = again.vehicles()["veh-a"]
+        assert (vehicle.seqs.ranges(), vehicle.flushed_through, vehicle.late_count) == ([(0, 9)], 5, 1)
+        assert again.buckets() == [BucketRow("veh-a", "w:5", "t", "sealed", 7)]
+        assert list(again.pending("veh-a", "w:5")) == [(1, b"sealed 1"), (2, b"sealed 2")]
+        assert list(again.next_ids(1)) == [3]
+        again.fail("veh-a", "w:5", "the mapping refused it")
+        assert again.buckets()[0].problem == "the mapping refused it"
+        again.finish("veh-a", "w:5")
+        assert again.buckets() == [] and list(again.pending("veh-a", "w:5")) == []
+        assert (tmp_path / "telemetry" / "state.db").stat().st_mode & 0o777 == 0o600
+    finally:
+        again.close()

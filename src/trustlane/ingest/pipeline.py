@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,12 @@ class Ingestor:
         return ChainAdvance(vehicle.pseudonym, vehicle.chain_head, vehicle.chain_length, state.head, state.length)
 
     def prepare(self, path: Path, vehicle: Vehicle, mapping: Mapping, options: IngestOptions) -> Prepared:
-        recording = read_recording(path, format=options.format, dbc=options.dbc)
-        return self.prepare_recording(path.name, file_sha256(path), recording, vehicle, mapping, options)
+        # hashlib releases the GIL: the file digest is computed while the reader parses
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trustlane-hash") as pool:
+            digest = pool.submit(file_sha256, path)
+            recording = read_recording(path, format=options.format, dbc=options.dbc)
+            source_sha256 = digest.result()
+        return self.prepare_recording(path.name, source_sha256, recording, vehicle, mapping, options)
 
     def prepare_recording(
         self,

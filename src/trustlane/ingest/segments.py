@@ -71,7 +71,9 @@ def segment_signals(
         return
     # Only windows that hold samples: a recording with a long gap must not walk every empty window.
     per_signal = [s.timestamps_ns // segment_ns for s in ordered]
-    windows = np.unique(np.concatenate(per_signal))
+    # each signal's window ids are sorted, so its distinct ones are where the id changes (no sort needed)
+    distinct = [w[np.concatenate(([True], w[1:] != w[:-1]))] for w in per_signal]
+    windows = np.unique(np.concatenate(distinct))
     lows = [np.searchsorted(w, windows, side="left") for w in per_signal]
     highs = [np.searchsorted(w, windows, side="right") for w in per_signal]
 

@@ -163,7 +163,7 @@ class TelemetryState:
         folder = home / STATE_DIR
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
-            self._lock_file: IO[bytes] = (folder / LOCK_FILE).open("ab")
+            self._lock_file: IO[bytes] = os.fdopen(os.open(folder / LOCK_FILE, os.O_WRONLY | os.O_CREAT, 0o600), "wb")
         except OSError as exc:
             raise StorageError(
                 f"cannot create {folder}: {exc.strerror}", hint="check the node home's permissions"
