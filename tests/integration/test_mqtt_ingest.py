@@ -122,9 +122,14 @@ class Ingest:
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment())
         self.stderr: list[str] = []
+        self.stdout = b""
         self._subscribed = threading.Event()
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
+        self._readers = [
+            threading.Thread(target=self._read_stderr, daemon=True),
+            threading.Thread(target=self._read_stdout, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         if not self._subscribed.wait(60):
             self.crash()
             pytest.fail(f"the ingest never subscribed:\n{self.errors}")
@@ -137,6 +142,10 @@ class Ingest:
             if line.startswith("subscribed to"):
                 self._subscribed.set()
 
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        self.stdout = self.process.stdout.read()
+
     @property
     def errors(self) -> str:
         return "".join(self.stderr)
@@ -144,15 +153,22 @@ class Ingest:
     def finish(self, timeout: float = 90) -> dict[str, Any]:
         """Wait for the process (--max-messages, --duration or a signal ended it); its JSON summary."""
         try:
-            out, _ = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.crash()
             pytest.fail(f"the ingest did not finish within {timeout} s:\n{self.errors}")
-        self._reader.join(10)
+        self._close()
         assert self.process.returncode == 0, self.errors
         assert "Traceback" not in self.errors, self.errors
-        summary: dict[str, Any] = json.loads(out)
+        summary: dict[str, Any] = json.loads(self.stdout)
         return summary
+
+    def _close(self) -> None:
+        for reader in self._readers:
+            reader.join(10)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
 
     def interrupt(self) -> dict[str, Any]:
         self.process.send_signal(signal.SIGINT)
@@ -160,8 +176,8 @@ class Ingest:
 
     def crash(self) -> None:
         self.process.kill()
-        self.process.communicate()
-        self._reader.join(10)
+        self.process.wait()
+        self._close()
 
 
 def cli(*args: str | Path) -> str:

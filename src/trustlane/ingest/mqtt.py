@@ -508,7 +508,8 @@ class TelemetryIngest:
     def _commit_loop(self) -> None:
         try:
             while True:
-                self._wake.wait(0.05)
+                if not self._inbound:
+                    self._wake.wait(0.05)
                 self._wake.clear()
                 batch = self._take()
                 if batch:
