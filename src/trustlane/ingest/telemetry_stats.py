@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 _STEP = math.log(1.02)  # histogram buckets 2 % wide
+MAX_DATASET_IDS = 1000  # the summary lists the ids of at most this many datasets (the latest)
 
 
 @dataclass
@@ -28,7 +30,7 @@ class Counters:
     windows_failed: int = 0  # kept in the state file, not stored (see the log)
     windows_discarded: int = 0  # the vehicle was erased before its window was stored
     reconnects: int = 0
-    dataset_ids: list[str] = field(default_factory=list)
+    dataset_ids: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_DATASET_IDS))  # the latest ones
 
 
 class LagHistogram:
