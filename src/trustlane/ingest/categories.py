@@ -88,6 +88,7 @@ class CategoryCatalog:
         self.categories = categories
         self.rules = rules
         self._by_id = {c.id: c for c in categories}
+        self._classified: dict[str, tuple[str, ...]] = {}  # live telemetry asks for the same paths again and again
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str) -> CategoryCatalog:
@@ -134,8 +135,13 @@ class CategoryCatalog:
 
     def classify(self, path: str) -> tuple[str, ...]:
         """The categories of ``path``, in catalog order; empty when no rule matches."""
-        ids = {cid for rule in self.winning_rules(path) for cid in rule.categories}
-        return tuple(c.id for c in self.categories if c.id in ids)
+        known = self._classified.get(path)
+        if known is None:
+            ids = {cid for rule in self.winning_rules(path) for cid in rule.categories}
+            known = tuple(c.id for c in self.categories if c.id in ids)
+            if len(self._classified) < 100_000:
+                self._classified[path] = known
+        return known
 
 
 def _category(cid: object, cats: LineDict, source: str) -> Category:
