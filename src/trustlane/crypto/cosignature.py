@@ -10,15 +10,12 @@ big-endian POSIX timestamp followed by a 64-byte Ed25519 signature over::
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from trustlane.crypto.note import (
     SIG_TYPE_COSIGNATURE_ED25519,
+    Ed25519KeyHolder,
     SignatureLine,
-    Verifier,
     check_note_text,
     ed25519_verify,
-    public_key_bytes,
 )
 from trustlane.errors import MalformedInput
 
@@ -61,31 +58,10 @@ def cosignature_timestamp(line: SignatureLine) -> int:
     return timestamp
 
 
-class CosignatureSigner:
+class CosignatureSigner(Ed25519KeyHolder):
     """Produces timestamped Ed25519 cosignatures (signature type 0x04) over checkpoint note texts."""
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        self._name = name
-        self._private_key = private_key
-        self._verifier = Verifier.from_public_key(name, SIG_TYPE_COSIGNATURE_ED25519, public_key_bytes(private_key))
-
-    @classmethod
-    def generate(cls, name: str) -> CosignatureSigner:
-        """A cosigner with a fresh random key."""
-        return cls(name, Ed25519PrivateKey.generate())
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def private_key(self) -> Ed25519PrivateKey:
-        return self._private_key
-
-    @property
-    def verifier(self) -> Verifier:
-        """The type-0x04 verifier for this cosigner."""
-        return self._verifier
+    SIG_TYPE = SIG_TYPE_COSIGNATURE_ED25519
 
     def cosign(self, checkpoint_body: str, timestamp: int) -> SignatureLine:
         """Cosign a checkpoint note text (without signature lines) as of POSIX time ``timestamp``."""

@@ -18,6 +18,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -362,17 +363,19 @@ def verify_note(note: Note, verifiers: Sequence[Verifier]) -> list[Verifier]:
     return verified
 
 
-class Ed25519Signer:
-    """Signs note texts with an Ed25519 private key (signature type 0x01)."""
+class Ed25519KeyHolder:
+    """A named Ed25519 private key and its verifier; subclasses fix the signature type."""
+
+    SIG_TYPE = SIG_TYPE_ED25519
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         self._name = name
         self._private_key = private_key
-        self._verifier = Verifier.from_public_key(name, SIG_TYPE_ED25519, public_key_bytes(private_key))
+        self._verifier = Verifier.from_public_key(name, self.SIG_TYPE, public_key_bytes(private_key))
 
     @classmethod
-    def generate(cls, name: str) -> Ed25519Signer:
-        """A signer with a fresh random key."""
+    def generate(cls, name: str) -> Self:
+        """A holder of a fresh random key."""
         return cls(name, Ed25519PrivateKey.generate())
 
     @property
@@ -385,8 +388,14 @@ class Ed25519Signer:
 
     @property
     def verifier(self) -> Verifier:
-        """The type-0x01 verifier for this signer's signatures."""
+        """The verifier for this key's signatures (of this class's signature type)."""
         return self._verifier
+
+
+class Ed25519Signer(Ed25519KeyHolder):
+    """Signs note texts with an Ed25519 private key (signature type 0x01)."""
+
+    SIG_TYPE = SIG_TYPE_ED25519
 
     def sign(self, text: bytes) -> SignatureLine:
         """Sign a note text (UTF-8, ending in a newline, no other control characters)."""
@@ -435,6 +444,7 @@ __all__ = [
     "MAX_SIGNATURES",
     "SIG_TYPE_COSIGNATURE_ED25519",
     "SIG_TYPE_ED25519",
+    "Ed25519KeyHolder",
     "Ed25519Signer",
     "Note",
     "SignatureLine",
