@@ -158,6 +158,10 @@ class Node:
 
         return [WitnessClient(w.name, w.url, parse_vkey(w.vkey)) for w in self.config.witnesses]
 
+    def witness_verifiers(self) -> dict[str, Verifier]:
+        """Configured witness keys by key name (the name their cosignature lines carry)."""
+        return {v.name: v for v in (parse_vkey(w.vkey) for w in self.config.witnesses)}
+
     def _cosign(self, record: CheckpointRecord) -> None:
         if not self.config.witnesses:
             return

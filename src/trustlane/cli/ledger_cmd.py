@@ -168,9 +168,7 @@ def consistency(
 def verify(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Fsck: recompute every leaf, node and root; check every checkpoint and cosignature."""
     with open_node(home) as node:
-        witnesses = {w.name: parse_vkey(w.vkey) for w in node.config.witnesses}
-        # cosignature lines carry the witness key name, which is the vkey name
-        witnesses = {v.name: v for v in witnesses.values()}
+        witnesses = node.witness_verifiers()
         with Progress(
             TextColumn("verifying"),
             BarColumn(),

@@ -28,7 +28,6 @@ import binascii
 import hashlib
 import os
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from trustlane.canonical import canonical_json
+from trustlane.crypto.keys import read_secret_file
 from trustlane.errors import KeyMaterialError, UsageError, VerificationError
 
 KEY_SIZE = 32
@@ -128,21 +128,9 @@ def create_master_key(path: Path) -> bytes:
 
 def read_master_key(path: Path) -> bytes:
     """The master key in ``path``; refuses a file other users can read, or one that was altered."""
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError as exc:
-        raise KeyMaterialError(
-            f"master key file {path} is missing",
-            hint="restore it from backup; without it the node's encrypted data cannot be read",
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyMaterialError(f"master key file {path} cannot be read: {exc}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyMaterialError(
-            f"master key file {path} is readable by other users (mode {stat.S_IMODE(mode):o})",
-            hint=f"run `chmod 600 {path}`",
-        )
+    text = read_secret_file(
+        path, "master key file", "restore it from backup; without it the node's encrypted data cannot be read"
+    )
     bad = KeyMaterialError(
         f"{path} is not a trustlane master key file",
         hint="restore the key file from backup; the node's data cannot be decrypted without it",

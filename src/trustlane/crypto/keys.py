@@ -59,22 +59,25 @@ def write_private_key(path: Path, name: str, sig_type: int, private_key: Ed25519
     tmp.replace(path)
 
 
-def read_private_key(path: Path, expected_type: int) -> tuple[str, Ed25519PrivateKey]:
+def read_secret_file(path: Path, what: str, missing_hint: str) -> str:
+    """The text of a key file, refusing one that is missing, unreadable or readable by other users."""
     try:
         mode = path.stat().st_mode
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise KeyMaterialError(
-            f"key file {path} is missing",
-            hint="restore it from backup, or run `trustlane init` on a new home",
-        ) from exc
+        raise KeyMaterialError(f"{what} {path} is missing", hint=missing_hint) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise KeyMaterialError(f"key file {path} cannot be read: {exc}") from exc
+        raise KeyMaterialError(f"{what} {path} cannot be read: {exc}") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyMaterialError(
-            f"key file {path} is readable by other users (mode {stat.S_IMODE(mode):o})",
+            f"{what} {path} is readable by other users (mode {stat.S_IMODE(mode):o})",
             hint=f"run `chmod 600 {path}`",
         )
+    return text
+
+
+def read_private_key(path: Path, expected_type: int) -> tuple[str, Ed25519PrivateKey]:
+    text = read_secret_file(path, "key file", "restore it from backup, or run `trustlane init` on a new home")
     name, sig_type, private_key = decode_private_key(text, str(path))
     if sig_type != expected_type:
         raise KeyMaterialError(f"key file {path} holds a key of another kind (type {sig_type:#04x})")

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from trustlane.crypto.note import Ed25519Signer
+from trustlane.crypto.note import Ed25519Signer, parse_signature_line
 from trustlane.errors import StorageError, TrustlaneError, UsageError
 from trustlane.ledger import merkle
 from trustlane.ledger.checkpoint import Checkpoint, SignedCheckpoint, parse_signed_checkpoint, sign_checkpoint
@@ -222,8 +222,6 @@ class Log:
         if record is None:
             raise StorageError("the log has published no checkpoint yet", hint="run `trustlane ledger checkpoint`")
         signed = parse_signed_checkpoint(record.note)
-        from trustlane.crypto.note import parse_signature_line
-
         lines = [parse_signature_line(c.line.rstrip("\n")) for c in self.store.cosignatures(record.size)]
         return signed.with_cosignatures(lines) if lines else signed
 
