@@ -15,10 +15,13 @@ wrong, a hint saying what to do, and the process exit code the CLI uses::
     │   ├── QuorumError (6)            not enough witness cosignatures
     │   └── IntegrityError (7)         stored ledger state disagrees with itself (fsck)
     ├── ConflictError (8)              state moved on: witness old size mismatch, rollback, split view
-    └── RemoteError (9)                a peer (witness, node) could not be reached or answered badly
+    ├── RemoteError (9)                a peer (witness, node) could not be reached or answered badly
+    └── AnalysisRefused (10)           an analysis was denied (10), failed (11) or blocked by the output gate (12)
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class TrustlaneError(Exception):
@@ -86,7 +89,20 @@ class RemoteError(TrustlaneError):
     exit_code = 9
 
 
+class AnalysisRefused(TrustlaneError):
+    """An analysis request ended without a report; ``status`` is denied, failed or blocked."""
+
+    exit_code = 10
+    _codes: ClassVar[dict[str, int]] = {"denied": 10, "failed": 11, "blocked": 12}
+
+    def __init__(self, status: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.exit_code = self._codes.get(status, 10)
+
+
 __all__ = [
+    "AnalysisRefused",
     "ConflictError",
     "HomeError",
     "IntegrityError",

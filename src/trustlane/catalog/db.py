@@ -119,6 +119,11 @@ class CatalogWriter:
         self._conn = conn
         self._backend = backend
 
+    @property
+    def conn(self) -> Connection:
+        """The transaction's connection (for modules that keep their own tables in the catalog)."""
+        return self._conn
+
     # --- vehicles -----------------------------------------------------------------------------------
     def vehicle(self, pseudonym: str) -> VehicleRecord | None:
         """The vehicle, locked against other writers until this transaction ends."""
@@ -334,6 +339,12 @@ class CatalogDB:
             raise storage_error(self._ce, exc) from exc
 
     @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One read-only connection (for modules that keep their own tables in the catalog)."""
+        with self._read() as conn:
+            yield conn
+
+    @contextmanager
     def _read(self) -> Iterator[Connection]:
         with self._guard(), self._ce.engine.connect() as conn:
             yield conn
@@ -360,6 +371,12 @@ class CatalogDB:
                 conn.execute(t.meta.insert().values(key="schema_version", value=str(t.CATALOG_SCHEMA_VERSION)))
                 return
             version = conn.scalar(select(t.meta.c.value).where(t.meta.c.key == "schema_version"))
+            if version == "1":  # version 2 only added tables
+                t.metadata.create_all(conn)
+                conn.execute(
+                    t.meta.update().where(t.meta.c.key == "schema_version").values(value=str(t.CATALOG_SCHEMA_VERSION))
+                )
+                version = str(t.CATALOG_SCHEMA_VERSION)
         if version != str(t.CATALOG_SCHEMA_VERSION):
             raise StorageError(
                 f"catalog {self.location} has schema version {version}; this trustlane reads version "

@@ -18,7 +18,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-CATALOG_SCHEMA_VERSION = 1
+CATALOG_SCHEMA_VERSION = 2
+"""Version 2 added the trusted-analysis tables (parties to reports); a version-1 catalog gains them on open."""
 
 metadata = MetaData()
 
@@ -82,4 +83,86 @@ vehicle_events = Table(
     Column("vehicle", Text, ForeignKey(vehicles.c.pseudonym), nullable=False),
     Column("ledger_index", BigInteger, nullable=False),
     PrimaryKeyConstraint("vehicle", "ledger_index"),
+)
+
+# --- trusted analysis (schema version 2) ----------------------------------------------------------------
+
+parties = Table(
+    "catalog_parties",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("role", Text, nullable=False),
+    Column("vkey", Text, nullable=False),
+    Column("key_held", Boolean, nullable=False),  # the private key lies in the node home (a local party)
+    Column("created_ns", BigInteger, nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("revoked_ns", BigInteger, nullable=True),
+)
+
+api_tokens = Table(
+    "catalog_api_tokens",
+    metadata,
+    Column("token_sha256", Text, primary_key=True),
+    Column("party", Text, ForeignKey(parties.c.name), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("expires_ns", BigInteger, nullable=False),
+    Column("revoked_ns", BigInteger, nullable=True),
+)
+
+algorithms = Table(
+    "catalog_algorithms",
+    metadata,
+    Column("name", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("schema_json", Text, nullable=False),
+    Column("registered_ns", BigInteger, nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("approvals_json", Text, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+)
+
+contracts = Table(
+    "catalog_contracts",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("assignee", Text, ForeignKey(parties.c.name), nullable=False),
+    Column("offer_json", Text, nullable=False),  # the signed offer: policy plus the holder's signature
+    Column("acceptance_json", Text, nullable=True),  # the assignee's signature over the offer
+    Column("runs_used", Integer, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("agreed_index", BigInteger, nullable=True),
+    Column("revoked_ns", BigInteger, nullable=True),
+    Column("revoked_reason", Text, nullable=True),
+    Index("catalog_contracts_assignee", "assignee"),
+)
+
+analysis_runs = Table(
+    "catalog_analysis_runs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("contract_id", Text, ForeignKey(contracts.c.id), nullable=False),
+    Column("party", Text, ForeignKey(parties.c.name), nullable=False),
+    Column("status", Text, nullable=False),  # denied | blocked | failed | reported
+    Column("reason", Text, nullable=True),
+    Column("request_json", Text, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("report_id", Text, nullable=True),
+    Index("catalog_analysis_runs_contract", "contract_id"),
+)
+
+reports = Table(
+    "catalog_reports",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("run_id", Text, ForeignKey(analysis_runs.c.id), nullable=False),
+    Column("contract_id", Text, ForeignKey(contracts.c.id), nullable=False),
+    Column("party", Text, ForeignKey(parties.c.name), nullable=False),
+    Column("recipients_json", Text, nullable=False),
+    Column("report_json", Text, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
 )

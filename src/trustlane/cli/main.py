@@ -14,7 +14,19 @@ from rich.markup import escape
 from rich.text import Text
 
 from trustlane import __version__
-from trustlane.cli import bench_cmd, ingest_cmd, ledger_cmd, vehicle_cmd, witness_cmd
+from trustlane.cli import (
+    algorithm_cmd,
+    analysis_cmd,
+    bench_cmd,
+    contract_cmd,
+    ingest_cmd,
+    ledger_cmd,
+    party_cmd,
+    report_cmd,
+    serve_cmd,
+    vehicle_cmd,
+    witness_cmd,
+)
 from trustlane.cli.common import HomeOption, JsonOption, emit_json, err
 from trustlane.config import resolve_home
 from trustlane.errors import TrustlaneError
@@ -35,6 +47,13 @@ app.add_typer(vehicle_cmd.app, name="vehicle")
 app.add_typer(ingest_cmd.data_app, name="data")
 app.add_typer(ingest_cmd.ingest_app, name="ingest")
 app.command("catalog")(ingest_cmd.catalog)
+app.add_typer(party_cmd.app, name="party")
+app.add_typer(algorithm_cmd.app, name="algorithm")
+app.add_typer(contract_cmd.app, name="contract")
+app.add_typer(analysis_cmd.app, name="analysis")
+app.add_typer(report_cmd.app, name="report")
+app.command("audit")(report_cmd.audit)
+app.command("serve")(serve_cmd.serve)
 
 
 @app.callback()

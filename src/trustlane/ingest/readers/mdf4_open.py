@@ -1,8 +1,12 @@
 """Open an MDF file with asammdf without leaking its resources when the file is damaged.
 
+asammdf is given the path, not an open handle: it then maps the file into memory and reads channel data
+from the mapping, two to four times faster than through ``read`` calls on a handle (what a user of asammdf
+gets by default, and what the benchmark's raw read rate measures).
+
 When asammdf fails inside its constructor it leaves a half-built object whose finaliser raises and whose
-temporary file stays open. :func:`open_mdf` opens the file itself, hands asammdf the open handle, and on failure
-closes what the half-built object holds, so only a :class:`MalformedInput` comes out.
+temporary file (or temporary copy of an unfinished file) stays behind. :func:`open_mdf` closes and removes
+what the half-built object holds, so only a :class:`MalformedInput` comes out.
 """
 
 from __future__ import annotations
@@ -41,25 +45,27 @@ def _defuse(error: BaseException) -> None:
     for trace in _tracebacks(error):
         candidate = trace.tb_frame.f_locals.get("self")
         if isinstance(candidate, MDF4) and not getattr(candidate, "_closed", True):
-            for attribute in ("_tempfile", "_mapped_file"):
+            for attribute in ("_file", "_tempfile", "_mapped_file"):
                 handle = getattr(candidate, attribute, None)
                 if handle is not None:
                     with suppress(Exception):
                         handle.close()
+            if getattr(candidate, "_delete_on_close", False):  # the copy asammdf made of an unfinished file
+                with suppress(Exception):
+                    Path(candidate.name).unlink()
             candidate._closed = True
 
 
 @contextmanager
 def open_mdf(path: Path) -> Iterator[MDF]:
     """The MDF file at ``path``, opened with asammdf and closed on exit."""
-    with open(path, "rb") as handle:
-        try:
-            mdf = MDF(handle)
-        except Exception as exc:  # asammdf raises anything from struct.error to MemoryError on damaged files
-            _defuse(exc)
-            raise MalformedInput(f"{path}: not a readable MDF file ({summary(exc)})", hint=DAMAGED_HINT) from None
-        try:
-            yield mdf
-        finally:
-            with suppress(Exception):
-                mdf.close()
+    try:
+        mdf = MDF(Path(path))
+    except Exception as exc:  # asammdf raises anything from struct.error to MemoryError on damaged files
+        _defuse(exc)
+        raise MalformedInput(f"{path}: not a readable MDF file ({summary(exc)})", hint=DAMAGED_HINT) from None
+    try:
+        yield mdf
+    finally:
+        with suppress(Exception):
+            mdf.close()

@@ -3,7 +3,8 @@
 Some parsers (asammdf's C helpers) can read or write out of bounds on damaged files and kill the interpreter, or
 allocate without bound. :func:`run_sandboxed` hands the file to a small *fork server*: a helper process started
 once (it imports the parser up front) that forks a fresh child per file. The child runs under a memory limit,
-its output goes nowhere, and its result comes back pickled through a private temporary file. The caller waits at
+its output goes nowhere, and its result comes back pickled through a private temporary file, its sample arrays
+mapped rather than copied (:mod:`.handover`). The caller waits at
 most a time limit; on timeout the server and its child are killed (the next call starts a new server).
 
 The child's :class:`TrustlaneError` comes back as the same error; a crash, a timeout, exhaustion of the memory
@@ -18,7 +19,6 @@ import contextlib
 import importlib
 import json
 import os
-import pickle
 import select
 import signal
 import subprocess
@@ -32,6 +32,7 @@ from typing import Any
 from trustlane import errors
 from trustlane.errors import MalformedInput, TrustlaneError
 from trustlane.ingest.readers.base import summary
+from trustlane.ingest.readers.handover import HandoverError, read_result, write_result
 
 _SERVER_CODE = "from trustlane.ingest.readers.sandbox import serve; serve()"
 _lock = threading.Lock()
@@ -72,13 +73,10 @@ def _run_child(request: dict[str, Any]) -> None:
         outcome = ("error", ("MalformedInput", "parsing it needed more memory than allowed", None))
     except Exception as exc:  # the child reports every failure; the caller turns it into MalformedInput
         outcome = ("error", ("MalformedInput", summary(exc), None))
-    with open(request["result"], "wb") as out:
-        try:
-            pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # e.g. a result that does not pickle
-            out.seek(0)
-            out.truncate()
-            pickle.dump(("error", ("MalformedInput", summary(exc), None)), out)
+    try:
+        write_result(request["result"], outcome)
+    except Exception as exc:  # e.g. a result that does not pickle
+        write_result(request["result"], ("error", ("MalformedInput", summary(exc), None)))
 
 
 def serve() -> None:
@@ -230,9 +228,8 @@ def run_sandboxed(target: str, path: Path, *, timeout_s: float, memory_bytes: in
             number = int(reply["signal"])
             name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
             raise MalformedInput(f"{path}: the parser crashed on this file ({name})", hint=hint)
-        with open(result, "rb") as handle:
-            status, payload = pickle.load(handle)  # noqa: S301 - written by our own child process just now
-    except EOFError:
+        status, payload = read_result(result)
+    except HandoverError:
         raise MalformedInput(f"{path}: the parser stopped without a result", hint=hint) from None
     finally:
         with contextlib.suppress(OSError):
