@@ -72,7 +72,7 @@ def _checked_name(relative: str, root: Path) -> bytes:
         encoded = relative.encode("utf-8")
     except UnicodeEncodeError:
         raise MalformedInput(
-            f"algorithm package {root}: a file name under {os.path.dirname(relative) or '.'} is not valid UTF-8",
+            f"algorithm package {root}: a file name under {Path(relative).parent} is not valid UTF-8",
             hint="rename the file using UTF-8 characters only",
         ) from None
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in relative):
@@ -277,7 +277,7 @@ def copy_package(package: AlgorithmPackage, dest: Path) -> AlgorithmPackage:
                 f"the copy of algorithm package {package.root} has digest {copied}, not {package.digest}",
                 hint="the package changed after it was loaded; load it again and review the change",
             )
-        os.replace(staging, dest)
+        staging.replace(dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -10,6 +10,7 @@ Exit status: 0 output written, 1 the algorithm failed (error.json says how), 2 t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib.util
 import json
@@ -21,10 +22,12 @@ import sys
 import traceback
 import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 OUTPUT_FILE = "output.json"
 ERROR_FILE = "error.json"
+USAGE_FILE = "usage.json"
 _MESSAGE_CHARS = 500
 
 
@@ -66,13 +69,12 @@ def _set_limits(limits: Mapping[str, int | None]) -> None:
 def _load_inputs(inputs_dir: str) -> Mapping[str, Series]:
     import numpy as np
 
-    with open(os.path.join(inputs_dir, "manifest.json"), encoding="utf-8") as handle:
-        manifest = json.load(handle)
+    manifest = json.loads((Path(inputs_dir) / "manifest.json").read_text(encoding="utf-8"))
     series: dict[str, Series] = {}
     for item in manifest["series"]:
         arrays = []
         for key in ("t_ns", "values"):
-            mapped = np.load(os.path.join(inputs_dir, item[key]), mmap_mode="r", allow_pickle=False)
+            mapped = np.load(Path(inputs_dir) / item[key], mmap_mode="r", allow_pickle=False)
             array = np.asarray(mapped)
             array.flags.writeable = False
             arrays.append(array)
@@ -82,7 +84,7 @@ def _load_inputs(inputs_dir: str) -> Mapping[str, Series]:
 
 def _import_algorithm(algorithm_dir: str) -> types.ModuleType:
     sys.path.insert(0, algorithm_dir)
-    spec = importlib.util.spec_from_file_location("algorithm", os.path.join(algorithm_dir, "algorithm.py"))
+    spec = importlib.util.spec_from_file_location("algorithm", Path(algorithm_dir) / "algorithm.py")
     if spec is None or spec.loader is None:
         raise ImportError("algorithm.py cannot be loaded")
     module = importlib.util.module_from_spec(spec)
@@ -91,7 +93,7 @@ def _import_algorithm(algorithm_dir: str) -> types.ModuleType:
     return module
 
 
-def _write_new(path: str, data: bytes) -> None:
+def _write_new(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
         view = memoryview(data)
@@ -111,7 +113,7 @@ def _report_error(output_dir: str, kind: str, exc: BaseException | None, message
     if isinstance(exc, OSError) and exc.errno is not None:
         record["errno"] = errno.errorcode.get(exc.errno, str(exc.errno))
     try:
-        _write_new(os.path.join(output_dir, ERROR_FILE), json.dumps(record).encode())
+        _write_new(Path(output_dir) / ERROR_FILE, json.dumps(record).encode())
     except OSError as write_error:
         print(f"runner: cannot write {ERROR_FILE}: {write_error}", file=sys.stderr)
 
@@ -143,7 +145,6 @@ def _run(config: Mapping[str, Any], main_pid: int) -> int:
     except MemoryError as exc:
         if os.getpid() != main_pid:
             os._exit(1)
-        result = None
         _report_error(output_dir, "memory", exc)
         return 1
     except BaseException as exc:
@@ -158,7 +159,7 @@ def _run(config: Mapping[str, Any], main_pid: int) -> int:
         _report_error(output_dir, kind, None, message)
         return 1
     try:
-        _write_new(os.path.join(output_dir, OUTPUT_FILE), encoded)
+        _write_new(Path(output_dir) / OUTPUT_FILE, encoded)
     except OSError as exc:
         _report_error(output_dir, "output_write", exc)
         return 1
@@ -168,8 +169,7 @@ def _run(config: Mapping[str, Any], main_pid: int) -> int:
 def main(argv: list[str]) -> int:
     main_pid = os.getpid()
     try:
-        with open(argv[1], encoding="utf-8") as handle:
-            config = json.load(handle)
+        config = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
         _set_limits(config["limits"])
         # Over-large writes fail with EFBIG instead of killing the process, so the reason can be reported.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -179,7 +179,22 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError, IndexError) as exc:
         print(f"runner: cannot start: {exc}", file=sys.stderr)
         return 2
-    return _run(config, main_pid)
+    try:
+        return _run(config, main_pid)
+    finally:
+        if os.getpid() == main_pid:
+            _report_usage(config["output_dir"])
+
+
+def _report_usage(output_dir: str) -> None:
+    """CPU time and peak memory of the runner and the children it waited for (informational)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    usage = {
+        "cpu_s": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
+        "max_rss_bytes": max(own.ru_maxrss, children.ru_maxrss) * 1024,
+    }
+    with contextlib.suppress(OSError):
+        _write_new(Path(output_dir) / USAGE_FILE, json.dumps(usage).encode())
 
 
 if __name__ == "__main__":

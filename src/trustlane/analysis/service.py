@@ -9,6 +9,7 @@ block with its reason, the duties performed, and the report itself.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -406,7 +407,7 @@ class AnalysisService:
                 "finished_ns": str(finished),
                 "cpu_s": round(result.cpu_s, 3),
                 "wall_s": round(result.wall_s, 3),
-                "limits": self.limits.to_json(),
+                "limits": dataclasses.asdict(self.limits),
             },
             "duties": [
                 {"duty": "delete-working-copies", "done": True},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,9 +13,11 @@ from rich.markup import escape
 from trustlane.analysis.holder import Holder
 from trustlane.analysis.render import render_report_html
 from trustlane.analysis.reports import report_bytes
-from trustlane.analysis.service import AnalysisService, Outcome, request_body, sign_request
 from trustlane.cli.common import HomeOption, JsonOption, emit_json, err, open_node
 from trustlane.errors import AnalysisRefused, MalformedInput, UsageError
+
+if TYPE_CHECKING:
+    from trustlane.analysis.service import Outcome
 
 app = typer.Typer(help="Analyses: run an approved algorithm under a contract.", no_args_is_help=True)
 
@@ -77,6 +79,9 @@ def run(
     json_out: JsonOption = False,
 ) -> None:
     """Run an analysis in the holder's sandbox and write the signed report (exit 10 denied, 11 failed, 12 blocked)."""
+    # Imported here: the sandbox and gate load only for commands that run analyses.
+    from trustlane.analysis.service import AnalysisService, Outcome, request_body, sign_request
+
     parameters = parse_params(params)
     if node_url is not None:
         from trustlane.client import NodeClient

@@ -15,7 +15,12 @@ import numpy.typing as npt
 from scipy.optimize import least_squares  # type: ignore[import-untyped]
 
 from .j211 import cfc_filter
-from .onset import SHAPES, OnsetModel
+import os
+
+from .onset import POLYNOMIALS, SHAPES, OnsetModel
+
+TAYLOR = os.environ.get('TAYLOR', '1') == '1'
+TAYLOR_END = float(os.environ.get('TAYLOR_END', '0'))
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -81,9 +86,15 @@ def _aicc(rss: float, n: int, k: int) -> float:
 
 
 def _fit_one(
-    name: str, tl: FloatArray, y: FloatArray, guess: FloatArray, bounds: tuple[list[float], list[float]], step: float
+    name: str,
+    tl: FloatArray,
+    y: FloatArray,
+    guess: FloatArray,
+    bounds: tuple[list[float], list[float]],
+    step: float,
+    taylor_scale: float | None,
 ) -> _Fit | None:
-    model = OnsetModel(name, tl, step, bounds[1][4])
+    model = OnsetModel(name, tl, step, bounds[1][4], taylor_scale=taylor_scale)
     extra_lo = [b[0] for b in model.extra_bounds]
     extra_hi = [b[1] for b in model.extra_bounds]
     lo = np.array(bounds[0] + extra_lo)
@@ -101,7 +112,7 @@ def _fit_one(
             best = res
     if best is None:
         return None
-    n, k = len(y), len(best.x)
+    n, k = len(y), len(best.x) - (1 if taylor_scale else 0)
     rss = float(2 * best.cost)
     residual = best.fun
     dof = max(n - k, 1)
@@ -122,6 +133,8 @@ def fit_contact(t: FloatArray, p: FloatArray, usable: BoolArray, lo: int, hi: in
     if hi - lo < 5 or float(np.max(s[lo:hi])) <= 0:
         return None
     first, last, t10, t50, peak = _rise_window(t, s, lo, hi, dt)
+    if TAYLOR:
+        last = min(last, int(np.searchsorted(t, t50 + (t50 - t10) * TAYLOR_END)) + 1)
     keep = usable[first : last + 1]
     if int(keep.sum()) < 6:
         return None
@@ -132,11 +145,13 @@ def fit_contact(t: FloatArray, p: FloatArray, usable: BoolArray, lo: int, hi: in
     tau0 = max((t[last] - origin) / MS - tc0, 1.0)
     max_blur = max(4.0, 1.5 * dt / MS)
     step = min(dt / MS / 8, 0.25)
-    guess = np.array([tc0, tau0, max(peak, 1e-3), 0.0, min(dt / MS, 0.5 * max_blur)])
     amp = max(peak, 1e-3)
-    lower = [float(tl[0]) - 1.0, max(step, 0.2), 0.3 * amp, -0.3 * amp, 0.0]
+    scale = float(tl[-1] - tc0) if TAYLOR else None
+    guess = np.array([tc0, tau0, amp * (0.5 if TAYLOR else 1.0), 0.0, min(dt / MS, 0.5 * max_blur)])
+    lower = [float(tl[0]) - 1.0, max(step, 0.2), (0.01 if TAYLOR else 0.3) * amp, -0.3 * amp, 0.0]
     upper = [0.0, 250.0, 3 * amp, 0.3 * amp, max_blur]
-    fits = [f for name in SHAPES if (f := _fit_one(name, tl, y, guess, (lower, upper), step)) is not None]
+    names = list(POLYNOMIALS) if TAYLOR else list(SHAPES)
+    fits = [f for name in names if (f := _fit_one(name, tl, y, guess, (lower, upper), step, scale)) is not None]
     if not fits:
         return None
     best = min(fits, key=lambda f: f.aicc)

@@ -41,6 +41,14 @@ def _power(x: FloatArray, extra: FloatArray) -> FloatArray:
     return np.asarray(np.power(x, extra[0]), dtype=np.float64)
 
 
+def _poly2(x: FloatArray, extra: FloatArray) -> FloatArray:
+    return x + extra[0] * x * x
+
+
+def _poly3(x: FloatArray, extra: FloatArray) -> FloatArray:
+    return x + extra[0] * x * x + extra[1] * x * x * x
+
+
 #: name -> (shape, number of extra parameters, their bounds)
 SHAPES: dict[str, tuple[Shape, int, tuple[tuple[float, float], ...]]] = {
     "linear": (_linear, 0, ()),
@@ -49,22 +57,36 @@ SHAPES: dict[str, tuple[Shape, int, tuple[tuple[float, float], ...]]] = {
     "power": (_power, 1, ((0.5, 4.0),)),
 }
 
+#: Taylor expansions of the pulse at contact (amplitude scales the linear term; extras are relative terms).
+POLYNOMIALS: dict[str, tuple[Shape, int, tuple[tuple[float, float], ...]]] = {
+    "linear": (_linear, 0, ()),
+    "quadratic": (_poly2, 1, ((0.0, 50.0),)),
+    "cubic": (_poly3, 2, ((0.0, 50.0), (-50.0, 50.0))),
+}
+
 
 class OnsetModel:
     """Evaluates one onset shape at the sample times ``t`` on a fine grid ``step`` (s)."""
 
-    def __init__(self, shape: str, t: FloatArray, step: float, max_blur: float) -> None:
+    def __init__(
+        self, shape: str, t: FloatArray, step: float, max_blur: float, *, taylor_scale: float | None = None
+    ) -> None:
         self.name = shape
-        self.shape, self.extra, self.extra_bounds = SHAPES[shape]
+        self.taylor = taylor_scale is not None
+        self.scale = taylor_scale or 1.0
+        taylor = self.taylor
+        self.shape, self.extra, self.extra_bounds = (POLYNOMIALS if taylor else SHAPES)[shape]
         self.t = t
         self.step = step
         margin = 4 * max_blur + 2 * step
         self.grid = np.arange(t[0] - margin, t[-1] + margin + step, step)
 
     def __call__(self, params: FloatArray) -> FloatArray:
-        """Parameters: tc, tau, amplitude, baseline, blur, then the shape's extras."""
+        """Parameters: tc, tau, amplitude, baseline, blur, then the shape's extras (Taylor: tau is fixed)."""
         tc, tau, amplitude, baseline, blur = params[:5]
-        x = np.clip((self.grid - tc) / tau, 0.0, 1.0)
+        if self.taylor:
+            tau = self.scale
+        x = np.clip((self.grid - tc) / tau, 0.0, None if self.taylor else 1.0)
         rise = self.shape(x, params[5:])
         if blur > 0.25 * self.step:
             rise = gaussian_filter1d(rise, blur / self.step, mode="nearest", truncate=4.0)
