@@ -116,7 +116,7 @@ def test_any_changed_byte_or_field_fails_verification(home: Path, template: dict
         changed[position] ^= 1 << rng.randrange(7)
         tampered.write_bytes(bytes(changed))
         result = cli("report", "verify", tampered, "--trust", vkey)
-        assert result.code == 1, f"a flip at byte {position} ({data[position - 20:position + 20]!r}) still verified"
+        assert result.code == 1, f"a flip at byte {position} ({data[position - 20 : position + 20]!r}) still verified"
     report = json.loads(data)
     edits = {
         "output": lambda r: r["output"].update(max_kmh=1.0),
@@ -165,8 +165,9 @@ def test_denials_are_refused_and_recorded(home: Path, template: dict[str, Any], 
     msg = refused(cli("analysis", "run", "--as", "agency", "--contract", fresh, "--home", home), 10)
     assert "modified after registration" in msg
     trail = ok("audit", "--party", "agency", "--home", home, "--json").json()
-    denials = [e for e in trail["events"] if e["type"] == "analysis.decision" and not e["event"]["allow"]]
-    assert len(denials) == 4
+    denials = [e["event"] for e in trail["events"] if e["type"] == "analysis.decision" and not e["event"]["allow"]]
+    assert len(denials) == 5, [(d["party"], d["reasons"]) for d in denials]  # with the insurer's try
+    assert [d["party"] for d in denials].count("agency") == 4
     assert cli("contract", "grant", "--party", "agency", "--dataset", "nope", "--algorithm", "speed-stats@1.0",
                "--purpose", "x", "--home", home).code == 2  # fmt: skip
 

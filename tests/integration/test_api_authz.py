@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from tests.clirun import ok
 from tests.conftest import IN_CI
+from tests.served import serving
 from trustlane.analysis.holder import Holder
 from trustlane.analysis.parties import ROLES
 from trustlane.analysis.sandbox import sandbox_problem
@@ -55,7 +55,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     contract = ok(*grant).out.strip()
     spare = ok(*grant).out.strip()
     app = create_app(home, start_log=False)
-    with TestClient(app) as client:
+    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         with Node.open(home) as node, Holder(node) as holder:
             signers = {role: holder.parties.signer(role) for role in ROLES}
         body = request_body(contract, "agency", None, {})
@@ -71,12 +71,12 @@ def _auth(signer: Ed25519Signer) -> dict[str, str]:
 
 
 def _get(world: dict[str, Any], role: str, path: str) -> httpx.Response:
-    client: TestClient = world["client"]
+    client: httpx.Client = world["client"]
     return client.get(path, headers=_auth(world["signers"][role]))
 
 
 def test_public_endpoints_and_missing_credentials(world: dict[str, Any]) -> None:
-    client: TestClient = world["client"]
+    client: httpx.Client = world["client"]
     assert client.get("/health").status_code == 200
     assert client.get("/v1/keys").json()["origin"] == ORIGIN
     assert "/v1/reports/{report_id}" in client.get("/openapi.json").json()["paths"]
@@ -115,14 +115,12 @@ def test_read_matrix(world: dict[str, Any], role: str) -> None:
     listed = {r["id"] for r in _get(world, role, "/v1/reports").json()}
     assert (report in listed) == reads_report
     assert _get(world, role, f"/v1/audit?kind=report&id={report}").status_code == (200 if reads_report else 403)
-    assert _get(world, role, f"/v1/audit?kind=dataset&id={dataset}").status_code == (
-        200 if role in OVERSIGHT else 403
-    )
+    assert _get(world, role, f"/v1/audit?kind=dataset&id={dataset}").status_code == (200 if role in OVERSIGHT else 403)
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_write_matrix(world: dict[str, Any], role: str) -> None:
-    client: TestClient = world["client"]
+    client: httpx.Client = world["client"]
     signer = world["signers"][role]
     headers = _auth(signer)
     grant = {"party": "court", "datasets": [world["dataset"]], "algorithms": ["speed-stats@1"],
@@ -149,7 +147,7 @@ def test_write_matrix(world: dict[str, Any], role: str) -> None:
 def test_api_token_for_scripts(world: dict[str, Any]) -> None:
     home = world["home"]
     token = ok("party", "token", "insurer", "--home", home).out.strip()
-    client: TestClient = world["client"]
+    client: httpx.Client = world["client"]
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/me", headers=headers).json()["authenticated_by"] == "token"
     assert client.get(f"/v1/reports/{world['report']}", headers=headers).status_code == 200

@@ -70,12 +70,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"serve did not start: {server.stderr.read() if server.stderr else ''}")
+                    raise RuntimeError(f"serve did not start: {server.stderr.read() if server.stderr else ''}")  # noqa: B904
                 time.sleep(0.1)
         yield {"url": url, "key": key, "contract": contract, "home": home, "root": root}
     finally:
         server.terminate()
         server.wait(timeout=10)
+        if server.stderr is not None:
+            server.stderr.close()
 
 
 def test_remote_party_accepts_runs_and_verifies(served: dict[str, object], tmp_path: Path) -> None:

@@ -165,3 +165,24 @@ def noisy(path: Path) -> str:
     print("chatter on stdout")
     print("chatter on stderr", file=sys.stderr)
     return "quiet result"
+
+
+def arrays(path: Path) -> dict[str, object]:
+    """Large and small arrays (out of band and in band), text objects and a non-contiguous view."""
+    import numpy as np
+
+    size = int(path.read_text())
+    return {
+        "times": np.arange(size, dtype=np.int64),
+        "values": np.linspace(0.0, 1.0, size),
+        "small": np.arange(3.0),
+        "text": np.array(["a", "ü"], dtype=object),
+        "strided": np.arange(size, dtype=np.float64)[::3],
+    }
+
+
+def stop_while_writing(path: Path) -> None:
+    """Exit normally without writing a result, as a child stopped between parsing and writing would."""
+    import os
+
+    os._exit(0)

@@ -764,3 +764,21 @@ def test_every_failure_is_a_trustlane_error(tmp_path: Path) -> None:
     path.write_text("time,a\n1,2\n1,3\n")
     with pytest.raises(TrustlaneError):
         read_recording(path)
+
+
+def test_mdf4_damaged_file_in_process_leaves_no_open_file_or_copy(tmp_path: Path) -> None:
+    import gc
+    import tempfile
+
+    from trustlane.ingest.readers.mdf4 import read_mdf4
+
+    path = samples.write_mdf4(tmp_path / "ok.mf4", mdf_channels(), START_NS)
+    data = path.read_bytes()
+    before = set(Path(tempfile.gettempdir()).glob("*_cut.mf4"))
+    damaged = tmp_path / "cut.mf4"
+    for cut in (200, len(data) // 2, len(data) - 8):
+        damaged.write_bytes(data[:cut])
+        with pytest.raises(MalformedInput, match=r"cut\.mf4"):
+            read_mdf4(damaged, isolated=False)
+    gc.collect()  # a file left open would raise ResourceWarning here (warnings are errors)
+    assert set(Path(tempfile.gettempdir()).glob("*_cut.mf4")) == before

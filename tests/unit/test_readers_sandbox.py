@@ -58,3 +58,40 @@ def test_errors_keep_their_class_and_library_errors_become_malformed_input(sourc
     assert caught.value.hint == "do something else"
     with pytest.raises(MalformedInput, match="KeyError"):
         run("fail", source)
+
+
+def test_large_arrays_come_back_whole_and_writable(tmp_path: Path) -> None:
+    import numpy as np
+
+    source = tmp_path / "size.txt"
+    source.write_text("300000")
+    result = run("arrays", source)
+    assert isinstance(result, dict)
+    assert np.array_equal(result["times"], np.arange(300_000))
+    assert np.array_equal(result["values"], np.linspace(0.0, 1.0, 300_000))
+    assert np.array_equal(result["strided"], np.arange(300_000.0)[::3])
+    assert result["small"].tolist() == [0.0, 1.0, 2.0]
+    assert result["text"].tolist() == ["a", "ü"]
+    result["times"][0] = 7  # a private copy-on-write view: the caller may change it
+    assert result["times"][0] == 7
+
+
+def test_handover_refuses_damaged_results(tmp_path: Path) -> None:
+    import numpy as np
+
+    from trustlane.ingest.readers.handover import HandoverError, read_result, write_result
+
+    path = tmp_path / "result"
+    write_result(path, {"a": np.arange(100_000)})
+    data = path.read_bytes()
+    assert np.array_equal(read_result(path)["a"], np.arange(100_000))
+    for damaged in (b"", data[:10], b"XXXX" + data[4:], data[:200]):
+        path.write_bytes(damaged)
+        with pytest.raises(HandoverError):
+            read_result(path)
+
+
+def test_a_child_that_exits_without_a_result_is_malformed_input(source: Path) -> None:
+    with pytest.raises(MalformedInput, match="without a result"):
+        run("stop_while_writing", source)
+    assert run("echo", source) == "content"

@@ -2,9 +2,10 @@
 
 Public: ``/health`` and ``/v1/keys``. Everything else needs an authenticated party (see api/auth.py) and
 passes :func:`trustlane.api.authz.authorize` for its action; objects are filtered by contract.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI reads the dependency annotations at runtime, and
+they name closures of :func:`create_app`.
+"""
 
 import os
 from collections.abc import AsyncIterator, Callable

@@ -2,7 +2,9 @@
 
 The recording is generated (VSS-named channels at 1 kHz: smooth, quantised random walks, like sensor data),
 written with asammdf, then read three ways in the same run:
-* raw: ``asammdf.MDF(path).select(all channels)`` — the physical limit for getting samples out of the file;
+* raw: ``asammdf.MDF(path).select(all channels)`` into numpy arrays, what a user of asammdf would write, twice;
+  the faster of the two reads is the physical limit for getting samples out of the file (the first read of a
+  process pays for fresh memory, and the ratio must not flatter the ingest);
 * hash: hashlib SHA-256 over the file bytes;
 * end to end: ``Ingestor.ingest`` into a fresh node (read, map, classify, segment to Parquet, AES-GCM,
   blobs, ledger events, catalog).
@@ -148,7 +150,8 @@ def ingest_mdf4(size_mb: int, progress: Progress = _noop, keep: Path | None = No
         path = write_recording(workdir / "recording.mf4", size_mb, progress)
         size = path.stat().st_size
         progress("raw asammdf read", 0.0)
-        raw = raw_read_seconds(path)
+        raw_reads = [raw_read_seconds(path), raw_read_seconds(path)]
+        raw = min(raw_reads)
         progress("sha256", 0.0)
         sha = sha256_seconds(path)
         progress("end-to-end ingest", 0.0)
@@ -166,6 +169,7 @@ def ingest_mdf4(size_mb: int, progress: Progress = _noop, keep: Path | None = No
         "segments": len(receipt["segments"]),
         "stored_mb": round(blobs / 1e6, 1),
         "raw_asammdf_mb_per_s": mb / raw,
+        "raw_asammdf_reads_s": [round(seconds, 3) for seconds in raw_reads],
         "sha256_mb_per_s": mb / sha,
         "end_to_end_mb_per_s": mb / e2e,
         "end_to_end_s": e2e,

@@ -126,3 +126,39 @@ def mqtt_ingest(
         encoding=encoding,
         segment_seconds=segment_seconds,
     )
+
+
+@app.command("compliance-decision")
+def compliance_decision(
+    samples: Annotated[int, typer.Option(help="Timed decisions per request kind.")] = 20_000,
+    json_out: JsonOption = False,
+) -> None:
+    """Median and p99 in-process compliance decision time beside a bare Python call."""
+    from trustlane.bench.compliance import decision_time
+
+    _run("compliance decision", decision_time, json_out, samples=samples)
+
+
+@app.command("analysis")
+def analysis(
+    minutes: Annotated[float, typer.Option(help="Length of the recording analysed (100 Hz, two signals).")] = 10.0,
+    runs: Annotated[int, typer.Option(help="Analyses to time.")] = 5,
+    verifications: Annotated[int, typer.Option(help="Offline verifications to time.")] = 50,
+    json_out: JsonOption = False,
+) -> None:
+    """Whole analyses (decide, decrypt, sandbox, gate, sign) and offline report verification vs. Ed25519 cost."""
+    from trustlane.bench.analysis import bench_analysis
+
+    _run("analysis", bench_analysis, json_out, minutes=minutes, runs=runs, verifications=verifications)
+
+
+@app.command("api-reports")
+def api_reports(
+    concurrency: Annotated[int, typer.Option(help="Concurrent clients.")] = 16,
+    seconds: Annotated[float, typer.Option(help="Seconds per case.")] = 5.0,
+    json_out: JsonOption = False,
+) -> None:
+    """Report retrieval over HTTP on loopback (token and JWT) beside /health on the same server."""
+    from trustlane.bench.analysis import bench_api
+
+    _run("api reports", bench_api, json_out, concurrency=concurrency, seconds=seconds)

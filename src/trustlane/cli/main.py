@@ -18,6 +18,7 @@ from trustlane.cli import (
     algorithm_cmd,
     analysis_cmd,
     bench_cmd,
+    compliance_cmd,
     contract_cmd,
     ingest_cmd,
     ledger_cmd,
@@ -54,6 +55,7 @@ app.add_typer(analysis_cmd.app, name="analysis")
 app.add_typer(report_cmd.app, name="report")
 app.command("audit")(report_cmd.audit)
 app.command("serve")(serve_cmd.serve)
+app.add_typer(compliance_cmd.app, name="compliance")
 
 
 @app.callback()

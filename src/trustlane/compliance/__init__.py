@@ -1,8 +1,8 @@
 """Compliance engine: rule packs per jurisdiction, legal classes of data, explained decisions.
 
-    request = parse_request({"action": "transfer", "from": "CN", "to": "EU", ...})
-    decision = evaluate(request)            # allow | deny | needs_info, with rules, obligations, missing facts
-    record_decision(node.log, request, decision)
+request = parse_request({"action": "transfer", "from": "CN", "to": "EU", ...})
+decision = evaluate(request)            # allow | deny | needs_info, with rules, obligations, missing facts
+record_decision(node.log, request, decision)
 """
 
 from trustlane.compliance.classify import classify_dataset, classify_signal

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from trustlane.compliance.model import validation_problem
 from trustlane.compliance.vocabulary import JURISDICTIONS, LEGAL_CLASSES
 from trustlane.errors import MalformedInput, UsageError
-from trustlane.ingest.categories import default_categories
 from trustlane.ingest.categories import classify as categories_of
+from trustlane.ingest.categories import default_categories
 from trustlane.ingest.yamlsrc import load_yaml
 
 _PERSONAL = frozenset({"personal", "sensitive_personal"})
@@ -56,7 +56,12 @@ class CategoryClass:
         return "sensitive_personal" in self.classes
 
     def to_json(self) -> dict[str, Any]:
-        return {"category": self.category, "classes": list(self.classes), "basis": self.basis, "confirmed": self.confirmed}
+        return {
+            "category": self.category,
+            "classes": list(self.classes),
+            "basis": self.basis,
+            "confirmed": self.confirmed,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,11 @@ class DatasetClassification:
         return {
             "jurisdiction": self.jurisdiction,
             "classes": {k: list(v) for k, v in self.classes.items()},
-            "volumes": {"persons": self.persons, "sensitive_persons": self.sensitive_persons, "vehicles": self.vehicles},
+            "volumes": {
+                "persons": self.persons,
+                "sensitive_persons": self.sensitive_persons,
+                "vehicles": self.vehicles,
+            },
             "categories": [c.to_json() for c in self.categories],
             "notes": list(self.notes),
         }

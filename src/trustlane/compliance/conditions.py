@@ -100,22 +100,20 @@ def _leaf(name: str, fact: Fact, op: str, operand: object, thresholds: Mapping[s
     if fact.type is FactType.BOOL:
         if not isinstance(operand, bool):
             raise MalformedInput(f"{where}: expects true or false, got {operand!r}")
-        return _compare(name, operator.eq if op == "eq" else operator.ne, operand)
+        return _equals(name, operand, op == "eq")
     if fact.type is FactType.INT:
         return _compare(name, _INT_OPS[op], _int_operand(operand, thresholds, where))
     if fact.type is FactType.STR:
         if op in ("in", "not_in"):
-            values = _strings(operand, fact, where, many=True)
-            member = frozenset(values)
-            return _compare(name, (lambda v, s: v in s) if op == "in" else (lambda v, s: v not in s), member)
+            return _member(name, frozenset(_strings(operand, fact, where, many=True)), op == "in")
         (single,) = _strings(operand, fact, where, many=False)
-        return _compare(name, operator.eq if op == "eq" else operator.ne, single)
+        return _equals(name, single, op == "eq")
     values = frozenset(_strings(operand, fact, where, many=op != "has"))
     if op in ("has", "has_any"):
-        return _compare(name, lambda have, want: not have.isdisjoint(want), values)
-    if op == "has_all":
-        return _compare(name, lambda have, want: want <= have, values)
-    return _compare(name, lambda have, want: have.isdisjoint(want), values)
+        return _overlaps(name, values, True)
+    if op == "has_none":
+        return _overlaps(name, values, False)
+    return _compare(name, operator.ge, values)  # has_all: present ⊇ wanted
 
 
 def _int_operand(operand: object, thresholds: Mapping[str, int], where: str) -> int:
@@ -143,10 +141,35 @@ def _strings(operand: object, fact: Fact, where: str, *, many: bool) -> tuple[st
     return tuple(str(i) for i in items)
 
 
+# Each leaf is one closure with the test inlined: a decision runs a few hundred of them.
 def _compare(name: str, fn: Callable[[Any, Any], bool], operand: object) -> Test:
     def test(facts: Facts) -> bool | None:
         value = facts[name]
         return None if value is None else fn(value, operand)
+
+    return test
+
+
+def _equals(name: str, operand: object, equal: bool) -> Test:
+    def test(facts: Facts) -> bool | None:
+        value = facts[name]
+        return None if value is None else (value == operand) is equal
+
+    return test
+
+
+def _member(name: str, operand: frozenset[str], inside: bool) -> Test:
+    def test(facts: Facts) -> bool | None:
+        value = facts[name]
+        return None if value is None else (value in operand) is inside
+
+    return test
+
+
+def _overlaps(name: str, operand: frozenset[str], overlap: bool) -> Test:
+    def test(facts: Facts) -> bool | None:
+        value = facts[name]
+        return None if value is None else value.isdisjoint(operand) is not overlap
 
     return test
 

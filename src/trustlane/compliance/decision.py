@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from trustlane.compliance.classify import classify_dataset
 from trustlane.compliance.request import Request
@@ -13,8 +13,7 @@ from trustlane.compliance.ruleset import CompiledRule, Obligation, PackRef
 DECISIONS = ("allow", "deny", "needs_info")
 
 
-@dataclass(frozen=True)
-class AppliedRule:
+class AppliedRule(NamedTuple):
     """A rule whose condition held (or could not be decided), and what came of it.
 
     outcome: permit, forbid, satisfied (a require rule whose mechanism is present), unmet (one whose mechanism is

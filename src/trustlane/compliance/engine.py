@@ -13,40 +13,38 @@ Precedence, failing closed:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from trustlane.compliance.decision import AppliedRule, Decision
 from trustlane.compliance.facts import build_facts
 from trustlane.compliance.request import Request
-from trustlane.compliance.ruleset import Obligation, RuleSet, default_rules
-from trustlane.compliance.vocabulary import facts as vocabulary
-from trustlane.ingest.categories import default_categories
+from trustlane.compliance.ruleset import CompiledRule, Obligation, RuleSet, default_rules
 
 
 def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def _sources() -> dict[str, str]:
-    return {name: f.source for name, f in vocabulary(tuple(c.id for c in default_categories().categories)).items()}
-
-
-_SOURCES = _sources()
-
-
 def evaluate(request: Request, rules: RuleSet | None = None, *, at: date | None = None) -> Decision:
-    """Decide ``request`` under ``rules`` (default: the shipped packs) on day ``at`` (default: request.at, else today)."""
+    """Decide ``request`` under ``rules`` (default: shipped packs) on day ``at`` (default: request.at, else today)."""
     ruleset = rules if rules is not None else default_rules()
     day = at or (date.fromisoformat(request.at) if request.at else _today())
     facts = build_facts(request)
     if request.rule_packs is not None:
         ruleset, unknown = ruleset.select(request.rule_packs)
         if unknown:
-            return _refuse(request, ruleset, day, facts, f"unknown rule pack(s) {', '.join(unknown)}: an unknown rule set denies")
+            return _refuse(
+                request, ruleset, day, facts, f"unknown rule pack(s) {', '.join(unknown)}: an unknown rule set denies"
+            )
     if not ruleset.packs:
         return _refuse(request, ruleset, day, facts, "no rule pack is loaded: an empty rule set denies")
     if request.from_ not in ruleset.covered:
         return _refuse(
-            request, ruleset, day, facts, f"no rule pack for {request.from_} is loaded: data under unknown rules are denied"
+            request,
+            ruleset,
+            day,
+            facts,
+            f"no rule pack for {request.from_} is loaded: data under unknown rules are denied",
         )
 
     applied: list[AppliedRule] = []
@@ -56,9 +54,7 @@ def evaluate(request: Request, rules: RuleSet | None = None, *, at: date | None 
     required: list[tuple[str, tuple[str, ...]]] = []
     mechanisms = facts["mechanisms"]
     permitted = denied = False
-    for rule in ruleset.rules_for(request.from_, request.action):
-        if not rule.in_effect(day):
-            continue
+    for rule in ruleset.rules_for(request.from_, request.action, day):
         holds = rule.test(facts)
         if holds is False:
             continue
@@ -66,8 +62,7 @@ def evaluate(request: Request, rules: RuleSet | None = None, *, at: date | None 
         if holds is None:
             satisfied = effect == "require" and not mechanisms.isdisjoint(rule.mechanisms)
             if not satisfied:
-                needs = tuple(dict.fromkeys(_SOURCES[f] for f in sorted(rule.facts) if facts[f] is None and _SOURCES[f]))
-                undetermined.append(AppliedRule(rule, "undetermined", needs))
+                undetermined.append(AppliedRule(rule, "undetermined"))
             continue
         for o in rule.obligations:
             obligations.setdefault(o.id, o)
@@ -95,14 +90,15 @@ def evaluate(request: Request, rules: RuleSet | None = None, *, at: date | None 
                 applied.append(AppliedRule(rule, "unmet"))
                 given = f"; the request's {', '.join(sorted(mechanisms))} do not satisfy it" if mechanisms else ""
                 reasons.append(
-                    f"{rule.id} ({rule.citation}) requires {' or '.join(wanted)}, which mechanisms does not list{given}: "
-                    f"{rule.spec.title}"
+                    f"{rule.id} ({rule.citation}) requires {' or '.join(wanted)}, "
+                    f"which mechanisms does not list{given}: {rule.spec.title}"
                 )
 
     missing: tuple[str, ...] = ()
     if denied:
         decision = "deny"
     else:
+        undetermined = [_with_needs(u.rule, facts) for u in undetermined]
         relevant = [u for u in undetermined if u.rule.spec.effect != "permit" or not permitted]
         if relevant:
             decision = "needs_info"
@@ -126,6 +122,12 @@ def evaluate(request: Request, rules: RuleSet | None = None, *, at: date | None 
         request=request,
         facts=facts,
     )
+
+
+def _with_needs(rule: CompiledRule, facts: dict[str, Any]) -> AppliedRule:
+    """An undetermined rule with the request fields that would decide it (its unknown facts' sources)."""
+    needs = tuple(dict.fromkeys(source for fact, source in rule.fact_sources if facts[fact] is None))
+    return AppliedRule(rule, "undetermined", needs)
 
 
 def _refuse(request: Request, ruleset: RuleSet, day: date, facts: dict[str, object], reason: str) -> Decision:

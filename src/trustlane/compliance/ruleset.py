@@ -56,6 +56,7 @@ class CompiledRule:
     see_also: tuple[str, ...]
     test: Test
     facts: frozenset[str]
+    fact_sources: tuple[tuple[str, str], ...]  # (fact, request field a user gives when it is unknown)
     effective_from: date
     effective_to: date | None
     mechanisms: frozenset[str]
@@ -99,7 +100,9 @@ def compile_pack(spec: PackSpec, source: str) -> tuple[PackRef, list[CompiledRul
     vocabulary = facts(tuple(c.id for c in default_categories().categories))
     compiled = []
     for index, rule in enumerate(spec.rules):
-        condition = compile_condition(rule.when, vocabulary, rule.thresholds, f"{source}: rules[{index}] ({rule.id}).when")
+        condition = compile_condition(
+            rule.when, vocabulary, rule.thresholds, f"{source}: rules[{index}] ({rule.id}).when"
+        )
         law = spec.laws[rule.citation.law]
         effective = rule.effective
         compiled.append(
@@ -110,6 +113,7 @@ def compile_pack(spec: PackSpec, source: str) -> tuple[PackRef, list[CompiledRul
                 see_also=tuple(_cite(spec.laws, c.law, c.article) for c in rule.see_also),
                 test=condition.test,
                 facts=condition.facts,
+                fact_sources=tuple((f, vocabulary[f].source) for f in sorted(condition.facts) if vocabulary[f].source),
                 effective_from=(effective.from_ if effective and effective.from_ else law.in_force),
                 effective_to=effective.to if effective else None,
                 mechanisms=frozenset(rule.mechanisms),
@@ -131,12 +135,16 @@ class RuleSet:
 
     def __init__(self, packs: Sequence[tuple[PackSpec, str]] = ()) -> None:
         refs: list[PackRef] = []
+        self._by_pack: dict[str, tuple[CompiledRule, ...]] = {}
         by_key: dict[tuple[str, str], list[CompiledRule]] = {}
         for spec, source in packs:
             if any(r.id == spec.id for r in refs):
-                raise UsageError(f"{source}: a pack with id {spec.id!r} is already loaded", hint="give each pack its own id")
+                raise UsageError(
+                    f"{source}: a pack with id {spec.id!r} is already loaded", hint="give each pack its own id"
+                )
             ref, rules = compile_pack(spec, source)
             refs.append(ref)
+            self._by_pack[ref.id] = tuple(rules)
             for rule in rules:
                 for action in rule.spec.actions or ACTIONS:
                     by_key.setdefault((spec.jurisdiction, action), []).append(rule)
@@ -144,11 +152,13 @@ class RuleSet:
         self.packs = tuple(refs)
         self.covered = frozenset(r.jurisdiction for r in refs if r.jurisdiction != ANY_JURISDICTION)
         self._table = {
-            (origin, action): tuple(by_key.get((origin, action), ())) + tuple(by_key.get((ANY_JURISDICTION, action), ()))
+            (origin, action): tuple(by_key.get((origin, action), ()))
+            + tuple(by_key.get((ANY_JURISDICTION, action), ()))
             for origin in JURISDICTIONS
             for action in ACTIONS
         }
         self._subsets: dict[tuple[str, ...], RuleSet] = {}
+        self._in_effect: dict[tuple[str, str, date], tuple[CompiledRule, ...]] = {}
 
     @classmethod
     def empty(cls) -> RuleSet:
@@ -174,8 +184,18 @@ class RuleSet:
             packs.append((read_pack(text, str(path)), str(path)))
         return cls(packs)
 
-    def rules_for(self, origin: str, action: str) -> tuple[CompiledRule, ...]:
-        return self._table[(origin, action)]
+    def rules_for(self, origin: str, action: str, day: date | None = None) -> tuple[CompiledRule, ...]:
+        """The rules for ``origin`` and ``action`` (those in effect on ``day`` when given), origin pack first."""
+        rules = self._table[(origin, action)]
+        if day is None:
+            return rules
+        key = (origin, action, day)
+        cached = self._in_effect.get(key)
+        if cached is None:
+            if len(self._in_effect) > 4096:  # a long-running process moves on day by day
+                self._in_effect.clear()
+            cached = self._in_effect[key] = tuple(r for r in rules if r.in_effect(day))
+        return cached
 
     def select(self, ids: tuple[str, ...]) -> tuple[RuleSet, tuple[str, ...]]:
         """The packs named ``ids`` (cached) and the ids no loaded pack has."""
@@ -188,12 +208,9 @@ class RuleSet:
             subset = self._subsets[key] = RuleSet(chosen)
         return subset, unknown
 
-    def rules(self) -> list[CompiledRule]:
-        seen: dict[str, CompiledRule] = {}
-        for rules in self._table.values():
-            for rule in rules:
-                seen.setdefault(f"{rule.pack.id}/{rule.id}", rule)
-        return list(seen.values())
+    def rules(self, pack: str | None = None) -> list[CompiledRule]:
+        """Every compiled rule in pack order, or those of one pack."""
+        return [r for pid, rules in self._by_pack.items() if pack in (None, pid) for r in rules]
 
 
 @functools.cache
@@ -202,4 +219,13 @@ def default_rules() -> RuleSet:
     return RuleSet.shipped()
 
 
-__all__ = ["SHIPPED_PACKS", "CompiledRule", "Obligation", "PackRef", "RuleSet", "compile_pack", "default_rules", "read_pack"]
+__all__ = [
+    "SHIPPED_PACKS",
+    "CompiledRule",
+    "Obligation",
+    "PackRef",
+    "RuleSet",
+    "compile_pack",
+    "default_rules",
+    "read_pack",
+]

@@ -550,7 +550,7 @@ def _values(
 def _numbers(raw: AnyArray, where: str) -> FloatArray:
     if raw.dtype.kind not in "biuf":
         raise MalformedInput(f"{where}: the source values are {raw.dtype} (text?), the target needs numbers")
-    return raw.astype(np.float64)
+    return raw.astype(np.float64, copy=False)  # sample arrays are never changed in place: no copy needed
 
 
 def _text(raw: AnyArray, node: VssNode, where: str) -> AnyArray:
@@ -595,7 +595,8 @@ def _to_unit(
             f"{where}: the channel has no unit and the mapping gives none",
             hint=f"add from_unit: (the unit the source writes {channel.name} in) to the entry",
         )
-    parse_unit(unit, where=f"{where} (channel unit)")
+    if parse_unit(unit, where=f"{where} (channel unit)") == parse_unit(target):
+        return numbers  # already in the target unit: nothing to convert (and no copy of the samples)
     try:
         return convert(numbers, unit, target)
     except MalformedInput as err:

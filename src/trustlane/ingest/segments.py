@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import multiprocessing
+import os
+import threading
+import warnings
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +33,10 @@ import pyarrow.parquet as pq
 from trustlane.errors import UsageError
 from trustlane.ingest.model import Signal
 
+log = logging.getLogger("trustlane.ingest.segments")
+
 DEFAULT_SEGMENT_NS = 10_000_000_000
+_INT64_MAX = (1 << 63) - 1
 SCHEMA = pa.schema(
     [
         pa.field("path", pa.dictionary(pa.int32(), pa.string()), nullable=False),
@@ -60,35 +67,101 @@ def _columns(signal: Signal, lo: int, hi: int) -> tuple[pa.Array, pa.Array]:
 
 
 def segment_signals(
-    signals: Sequence[Signal], segment_ns: int = DEFAULT_SEGMENT_NS, *, workers: int = 2
+    signals: Sequence[Signal], segment_ns: int = DEFAULT_SEGMENT_NS, *, workers: int | None = None
 ) -> Iterator[Segment]:
     """Yield the segments of ``signals`` in time order (each signal's timestamps strictly increasing).
 
-    Parquet encoding and compression release the GIL, so ``workers`` threads build segments side by side.
+    pyarrow holds the interpreter lock while it writes Parquet, so threads cannot share the encoding: a large
+    recording is encoded by ``workers`` forked processes (default: one per available core), which see the
+    samples without a copy and send back only the encoded segments.
     """
     if segment_ns <= 0:
         raise UsageError("the segment length must be positive", hint="e.g. --segment-seconds 10")
     ordered = sorted((s for s in signals if len(s.timestamps_ns)), key=lambda s: s.path)
     if not ordered:
         return
-    # Only windows that hold samples: a recording with a long gap must not walk every empty window.
-    per_signal = [s.timestamps_ns // segment_ns for s in ordered]
-    # each signal's window ids are sorted, so its distinct ones are where the id changes (no sort needed)
-    distinct = [w[np.concatenate(([True], w[1:] != w[:-1]))] for w in per_signal]
-    windows = np.unique(np.concatenate(distinct))
-    lows = [np.searchsorted(w, windows, side="left") for w in per_signal]
-    highs = [np.searchsorted(w, windows, side="right") for w in per_signal]
-
-    def parts_of(k: int) -> list[tuple[Signal, int, int]]:
-        return [(s, int(lo[k]), int(hi[k])) for s, lo, hi in zip(ordered, lows, highs, strict=True) if hi[k] > lo[k]]
-
-    jobs = [(int(window), parts_of(k)) for k, window in enumerate(windows)]
-    if workers <= 1 or len(jobs) == 1:
+    # Signals of one recording often share one timestamp array: cut each distinct array once.
+    cuts: dict[int, dict[int, tuple[int, int]]] = {}
+    for s in ordered:
+        if id(s.timestamps_ns) not in cuts:
+            cuts[id(s.timestamps_ns)] = _window_ranges(s.timestamps_ns, segment_ns)
+    windows = sorted(set().union(*(cuts[id(s.timestamps_ns)] for s in ordered)))
+    jobs = [
+        (window, [(s, *cuts[id(s.timestamps_ns)][window]) for s in ordered if window in cuts[id(s.timestamps_ns)]])
+        for window in windows
+    ]
+    if workers is None:
+        workers = available_cores()
+    rows = sum(hi - lo for _, parts in jobs for _, lo, hi in parts)
+    if workers <= 1 or len(jobs) < 2 * workers or rows < _FORK_ROWS or not hasattr(os, "fork"):
         for window, parts in jobs:
             yield _build(window, parts)
         return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trustlane-segment") as pool:
-        yield from pool.map(lambda job: _build(*job), jobs)
+    yield from _build_forked(jobs, workers)
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+_FORK_ROWS = 2_000_000  # below this, starting processes costs more than they save
+_STALL_S = 120.0  # no segment from the encoders for this long: they are stuck
+_jobs: list[tuple[int, list[tuple[Signal, int, int]]]] = []  # what forked encoders read (inherited, not sent)
+_forking = threading.Lock()
+
+
+def _build_job(number: int) -> Segment:
+    return _build(*_jobs[number])
+
+
+def _build_forked(jobs: list[tuple[int, list[tuple[Signal, int, int]]]], workers: int) -> Iterator[Segment]:
+    with _forking:  # one forked encode at a time: its encoders read the module's job list
+        yield from _build_forked_locked(jobs, workers)
+
+
+def _build_forked_locked(jobs: list[tuple[int, list[tuple[Signal, int, int]]]], workers: int) -> Iterator[Segment]:
+    global _jobs
+    context = multiprocessing.get_context("fork")
+    _jobs = jobs
+    try:
+        with warnings.catch_warnings():
+            # the encoders only run numpy and pyarrow on inherited arrays and touch no lock of another thread
+            warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
+            pool = context.Pool(workers)
+        done = 0
+        try:
+            results = pool.imap(_build_job, range(len(jobs)), chunksize=4)
+            while done < len(jobs):
+                segment = results.next(timeout=_STALL_S)
+                done += 1
+                yield segment
+        except multiprocessing.TimeoutError:
+            # A forked encoder that stalls (a lock another thread held at the fork) must not hang the ingest.
+            log.warning("segment encoders stalled; encoding the remaining %d segments here", len(jobs) - done)
+        finally:
+            pool.terminate()
+            pool.join()
+        for window, parts in jobs[done:]:
+            yield _build(window, parts)
+    finally:
+        _jobs = []
+
+
+def _window_ranges(timestamps: npt.NDArray[np.int64], segment_ns: int) -> dict[int, tuple[int, int]]:
+    """Window k -> the index range of the (sorted) timestamps in it, for the windows that hold samples only:
+    one binary search per window, so neither a long recording nor a long gap costs a pass per sample."""
+    ranges: dict[int, tuple[int, int]] = {}
+    lo, count = 0, len(timestamps)
+    while lo < count:
+        window = int(timestamps[lo]) // segment_ns
+        end = (window + 1) * segment_ns
+        hi = count if end > _INT64_MAX else int(np.searchsorted(timestamps, end, side="left"))
+        ranges[window] = (lo, hi)
+        lo = hi
+    return ranges
 
 
 _PROBE = 256  # samples looked at per signal to decide whether values repeat

@@ -15,17 +15,13 @@ import numpy.typing as npt
 from scipy.optimize import least_squares  # type: ignore[import-untyped]
 
 from .j211 import cfc_filter
-import os
-
-from .onset import POLYNOMIALS, SHAPES, OnsetModel
-
-TAYLOR = os.environ.get('TAYLOR', '1') == '1'
-TAYLOR_END = float(os.environ.get('TAYLOR_END', '0'))
+from .onset import MODELS, OnsetModel
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 MS = 1e-3
+_Bounds = tuple[list[float], list[float]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,7 @@ class ContactFit:
 @dataclass(frozen=True)
 class _Fit:
     name: str
-    params: FloatArray  # ms for times
+    params: FloatArray  # tc, amplitude, baseline, blur (times in ms), extras
     sigma_tc: float  # ms
     aicc: float
 
@@ -85,38 +81,27 @@ def _aicc(rss: float, n: int, k: int) -> float:
     return n * math.log(rss / n) + 2 * k + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else 1e9)
 
 
-def _fit_one(
-    name: str,
-    tl: FloatArray,
-    y: FloatArray,
-    guess: FloatArray,
-    bounds: tuple[list[float], list[float]],
-    step: float,
-    taylor_scale: float | None,
-) -> _Fit | None:
-    model = OnsetModel(name, tl, step, bounds[1][4], taylor_scale=taylor_scale)
-    extra_lo = [b[0] for b in model.extra_bounds]
-    extra_hi = [b[1] for b in model.extra_bounds]
-    lo = np.array(bounds[0] + extra_lo)
-    hi = np.array(bounds[1] + extra_hi)
+def _fit_one(name: str, tl: FloatArray, y: FloatArray, guess: FloatArray, bounds: _Bounds, step: float) -> _Fit | None:
+    model = OnsetModel(name, tl, step, bounds[1][3], float(tl[-1] - guess[0]))
+    lo = np.array(bounds[0] + [b[0] for b in model.extra_bounds])
+    hi = np.array(bounds[1] + [b[1] for b in model.extra_bounds])
     best = None
-    for shift in (0.0, -0.4, 0.4):
-        x0 = np.concatenate((guess, [1.5] * model.extra))
-        x0[0] += shift * guess[1] * 0.5
+    for shift in (0.0, -0.5, 0.5):
+        x0 = np.concatenate((guess, [0.5] * model.extra))
+        x0[0] += shift * 0.3 * (tl[-1] - guess[0])
         x0 = np.clip(x0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
         try:
-            res = least_squares(lambda x: model(x) - y, x0, bounds=(lo, hi), x_scale="jac", max_nfev=400)
+            res = least_squares(lambda x: model(x) - y, x0, bounds=(lo, hi), x_scale="jac", max_nfev=300)
         except (ValueError, np.linalg.LinAlgError):
             continue
         if best is None or res.cost < best.cost:
             best = res
     if best is None:
         return None
-    n, k = len(y), len(best.x) - (1 if taylor_scale else 0)
+    n, k = len(y), len(best.x)
     rss = float(2 * best.cost)
     residual = best.fun
-    dof = max(n - k, 1)
-    cov = np.linalg.pinv(best.jac.T @ best.jac) * (rss / dof)
+    cov = np.linalg.pinv(best.jac.T @ best.jac) * (rss / max(n - k, 1))
     denom = float(np.dot(residual, residual))
     rho = float(np.dot(residual[1:], residual[:-1]) / denom) if denom > 0 else 0.0
     rho = min(max(rho, 0.0), 0.95)
@@ -125,16 +110,16 @@ def _fit_one(
 
 
 def fit_contact(t: FloatArray, p: FloatArray, usable: BoolArray, lo: int, hi: int, dt: float) -> ContactFit | None:
-    """Fit the rise of pulse ``p`` (positive during the pulse, driving acceleration removed) within [lo, hi).
+    """Fit the onset of pulse ``p`` (positive during the pulse, driving acceleration removed) within [lo, hi).
 
-    ``usable`` marks samples that may be fitted (clipped ones may not). None when there is no rise to fit.
+    The window runs from well before the rise to the pulse's first crossing of half its peak. ``usable`` marks
+    samples that may be fitted (clipped ones may not). None when there is no rise to fit.
     """
     s = smooth_for_search(p, dt)
     if hi - lo < 5 or float(np.max(s[lo:hi])) <= 0:
         return None
     first, last, t10, t50, peak = _rise_window(t, s, lo, hi, dt)
-    if TAYLOR:
-        last = min(last, int(np.searchsorted(t, t50 + (t50 - t10) * TAYLOR_END)) + 1)
+    last = min(last, int(np.searchsorted(t, t50)) + 1)
     keep = usable[first : last + 1]
     if int(keep.sum()) < 6:
         return None
@@ -142,16 +127,13 @@ def fit_contact(t: FloatArray, p: FloatArray, usable: BoolArray, lo: int, hi: in
     tl = (t[first : last + 1][keep] - origin) / MS
     y = p[first : last + 1][keep]
     tc0 = (t10 - origin) / MS - 0.25 * (t50 - t10) / MS
-    tau0 = max((t[last] - origin) / MS - tc0, 1.0)
     max_blur = max(4.0, 1.5 * dt / MS)
     step = min(dt / MS / 8, 0.25)
     amp = max(peak, 1e-3)
-    scale = float(tl[-1] - tc0) if TAYLOR else None
-    guess = np.array([tc0, tau0, amp * (0.5 if TAYLOR else 1.0), 0.0, min(dt / MS, 0.5 * max_blur)])
-    lower = [float(tl[0]) - 1.0, max(step, 0.2), (0.01 if TAYLOR else 0.3) * amp, -0.3 * amp, 0.0]
-    upper = [0.0, 250.0, 3 * amp, 0.3 * amp, max_blur]
-    names = list(POLYNOMIALS) if TAYLOR else list(SHAPES)
-    fits = [f for name in names if (f := _fit_one(name, tl, y, guess, (lower, upper), step, scale)) is not None]
+    guess = np.array([tc0, 0.5 * amp, 0.0, min(dt / MS, 0.5 * max_blur)])
+    lower = [float(tl[0]) - 1.0, 0.01 * amp, -0.3 * amp, 0.0]
+    upper = [0.0, 3 * amp, 0.3 * amp, max_blur]
+    fits = [f for name in MODELS if (f := _fit_one(name, tl, y, guess, (lower, upper), step)) is not None]
     if not fits:
         return None
     best = min(fits, key=lambda f: f.aicc)
@@ -164,7 +146,7 @@ def fit_contact(t: FloatArray, p: FloatArray, usable: BoolArray, lo: int, hi: in
         tc=origin + best.params[0] * MS,
         sigma=sigma * MS,
         model=best.name,
-        rise=best.params[1] * MS,
-        blur=best.params[4] * MS,
+        rise=(t[last] - origin) / MS * MS - best.params[0] * MS,
+        blur=best.params[3] * MS,
         weights=weights,
     )

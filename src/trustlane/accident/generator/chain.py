@@ -16,7 +16,7 @@ import numpy.typing as npt
 from scipy import signal  # type: ignore[import-untyped]
 
 from trustlane.accident.core.j211 import cfc_filter
-from trustlane.accident.generator.impulses import G, CrashPulse, RoadImpulse
+from trustlane.accident.generator.impulses import CrashPulse, G, RoadImpulse
 
 FloatArray = npt.NDArray[np.float64]
 Axes = tuple[FloatArray, FloatArray, FloatArray]
