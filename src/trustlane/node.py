@@ -167,7 +167,12 @@ class Node:
             return
         from trustlane.ledger.witness_client import request_cosignatures
 
-        outcome = request_cosignatures(self.log, record, self.witness_clients())
+        clients = self.witness_clients()
+        try:
+            outcome = request_cosignatures(self.log, record, clients)
+        finally:
+            for client in clients:
+                client.close()
         for name, result in outcome.items():
             if result != "ok":
                 log.warning("witness %s did not cosign checkpoint %d: %s", name, record.size, result)

@@ -188,3 +188,35 @@ def test_hostile_outputs_are_blocked_and_failures_recorded(home: Path, template:
     kinds = [e["type"] for e in trail["events"]]
     assert kinds.count("analysis.blocked") == 2 and kinds.count("analysis.failed") == 1
     assert "analysis.report" not in kinds
+
+
+def test_witnessed_report_meets_the_quorum(home: Path, template: dict[str, Any], tmp_path: Path) -> None:
+    from tests.served import serving
+    from trustlane.crypto.note import parse_vkey
+    from trustlane.ledger.witness import Witness, create_witness_app
+    from trustlane.node import Node
+
+    court = tmp_path / "court"
+    ok("init", "--home", court, "--origin", "court.example/log")
+    holder_vkey = _vkey(home)
+    ok("witness", "trust", holder_vkey, "--home", court)
+    witness_vkey = ok("witness", "vkey", "--home", court).out.strip()
+    with Node.open(court) as node:
+        witness = Witness(node.store, node.cosigner, [parse_vkey(v) for v in node.config.witnessed_logs])
+        with serving(create_witness_app(witness)) as url:
+            ok("ledger", "witnesses", "add", "court", url, witness_vkey, "--home", home)
+            contract = _grant(home, template["dataset"])
+            out = tmp_path / "w.json"
+            ok("analysis", "run", "--as", "agency", "--contract", contract, "--out", out, "--home", home)
+    result = ok("report", "verify", out, "--trust", holder_vkey, "--witness", witness_vkey, "--json").json()
+    assert result["cosigned_by"] == [parse_vkey(witness_vkey).name]
+    # a quorum the checkpoint cannot meet: a second, silent witness required
+    silent = ok("init", "--home", tmp_path / "silent", "--origin", "silent.example/log", "--json").json()
+    both = cli("report", "verify", out, "--trust", holder_vkey, "--witness", witness_vkey,
+               "--witness", silent["witness_vkey"], "--quorum", "2")  # fmt: skip
+    assert both.code == 1 and "checkpoint" in both.err
+    # stripping the cosignature breaks the quorum (and the holder's signature)
+    report = json.loads(out.read_bytes())
+    report["checkpoint"] = "\n".join(line for line in report["checkpoint"].split("\n") if "court" not in line)
+    out.write_text(json.dumps(report))
+    assert cli("report", "verify", out, "--trust", holder_vkey, "--witness", witness_vkey).code == 1

@@ -73,3 +73,12 @@ def test_text_signals_and_signals_on_their_own_clocks() -> None:
 def test_segment_length_must_be_positive() -> None:
     with pytest.raises(UsageError, match="positive"):
         list(segment_signals([], 0))
+
+
+def test_stalled_encoders_are_replaced_by_encoding_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import trustlane.ingest.segments as segments
+
+    signals = fleet_of_signals(600_000, True)
+    expected = [s.digest for s in segment_signals(signals, workers=1)]
+    monkeypatch.setattr(segments, "_STALL_S", 1e-6)  # no encoder answers that fast: every wait times out
+    assert [s.digest for s in segment_signals(signals, workers=2)] == expected

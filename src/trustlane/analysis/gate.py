@@ -326,7 +326,10 @@ def _find_run(c: np.ndarray[Any, Any], tol: np.ndarray[Any, Any], target: _Targe
     hi = np.searchsorted(xs, c + tol, side="right")
     counts = hi - lo
     blocks = len(c) // _BLOCK
-    usable = counts[: blocks * _BLOCK].reshape(blocks, _BLOCK).all(axis=1)
+    shaped = c[: blocks * _BLOCK].reshape(blocks, _BLOCK)
+    # A block must match somewhere and must not be flat: flat stretches match every plateau of the input, and an
+    # informative run (see _informative) almost always holds a block that is not flat.
+    usable = counts[: blocks * _BLOCK].reshape(blocks, _BLOCK).all(axis=1) & (shaped != shaped[:, :1]).any(axis=1)
     covered: dict[int, int] = {}
     # Aligned blocks of half a run: any run of MIN_RUN matching numbers covers at least one whole block.
     for start in (np.flatnonzero(usable) * _BLOCK).tolist():

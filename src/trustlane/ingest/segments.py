@@ -133,7 +133,7 @@ def _build_forked_locked(jobs: list[tuple[int, list[tuple[Signal, int, int]]]], 
             pool = context.Pool(workers)
         done = 0
         try:
-            results = pool.imap(_build_job, range(len(jobs)), chunksize=4)
+            results = pool.imap(_build_job, range(len(jobs)))
             while done < len(jobs):
                 segment = results.next(timeout=_STALL_S)
                 done += 1
