@@ -144,6 +144,24 @@ def test_write_matrix(world: dict[str, Any], role: str) -> None:
     time.sleep(0.001)
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_metrics_for_oversight_only(world: dict[str, Any], role: str) -> None:
+    answer = _get(world, role, "/metrics")
+    if role not in OVERSIGHT:
+        assert answer.status_code == 403
+        return
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for line in answer.text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    assert samples["trustlane_ingest_datasets_total"] == 1
+    assert samples['trustlane_analysis_runs_total{status="reported"}'] >= 1
+    assert samples["trustlane_ledger_entries"] > 10
+    assert samples["trustlane_checkpoint_age_seconds"] >= 0
+
+
 def test_api_token_for_scripts(world: dict[str, Any]) -> None:
     home = world["home"]
     token = ok("party", "token", "insurer", "--home", home).out.strip()

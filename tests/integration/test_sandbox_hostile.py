@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import importlib.util
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -72,8 +73,6 @@ def test_well_behaved_output_passes_and_equals_the_in_process_result() -> None:
     spec = importlib.util.spec_from_file_location("speed_stats_here", pkg.root / "algorithm.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    import sys
-
     sys.path.insert(0, str(pkg.root))
     try:
         spec.loader.exec_module(module)
@@ -91,10 +90,8 @@ def test_network_is_unreachable() -> None:
     accepted: list[object] = []
 
     def accept() -> None:
-        try:
+        with contextlib.suppress(OSError):
             accepted.append(listener.accept())
-        except OSError:
-            pass
 
     thread = threading.Thread(target=accept)
     thread.start()
@@ -168,8 +165,7 @@ def test_fork_bomb_is_contained_and_killed() -> None:
     uid = result.details.get("uid")
     if uid is not None:
         assert processes_of(uid) == []
-    assert os.fork_exec_ok if hasattr(os, "fork_exec_ok") else True  # the host can still start processes:
-    assert os.system("true") == 0
+    assert os.system("true") == 0  # the host can still start processes
 
 
 def test_memory_bomb_hits_the_memory_limit() -> None:
@@ -243,4 +239,3 @@ def test_a_package_changed_after_pinning_is_refused(tmp_path: Path) -> None:
     (pinned.root / "events.py").write_text("def hard_braking_events(*args):\n    return 0\n")
     with pytest.raises(VerificationError, match="not the pinned"):
         run_algorithm(pinned, INPUTS, {})
-    assert hashlib.sha256(b"").hexdigest()  # nothing ran: no staging left behind either

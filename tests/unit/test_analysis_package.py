@@ -150,8 +150,9 @@ def test_copy_refuses_a_changed_source_and_leaves_nothing(tmp_path: Path) -> Non
     original = load_package(root)
     (root / "algorithm.py").write_text("def run(inputs, params):\n    return {'changed': True}\n")
     dest = tmp_path / "home" / "copy"
-    with pytest.raises(VerificationError, match="changed after it was loaded|not sha256"):
+    with pytest.raises(VerificationError, match=r"has digest sha256:[0-9a-f]{64}, not sha256:") as caught:
         copy_package(original, dest)
+    assert "changed after it was loaded" in (caught.value.hint or "")
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == []
 

@@ -125,15 +125,20 @@ def _settle_unit(
             )
         return declared
     if found is not None and evidence is not None:
-        findings.append(Finding("unit-inferred", "info" if found == 1.0 else "warning",
-                                f"{lon.name} has no unit; taken as {evidence.unit}: {evidence.basis}"))
+        findings.append(
+            Finding(
+                "unit-inferred",
+                "info" if found == 1.0 else "warning",
+                f"{lon.name} has no unit; taken as {evidence.unit}: {evidence.basis}",
+            )
+        )
         return found
     findings.append(
         Finding(
             "unit-unverified",
             "warning",
-            f"{lon.name} has no unit and it could not be checked ({evidence.basis if evidence else 'no vertical or speed'}); "
-            "taken as m/s² (the VSS unit)",
+            f"{lon.name} has no unit and it could not be checked "
+            f"({evidence.basis if evidence else 'no vertical or speed'}); taken as m/s² (the VSS unit)",
         )
     )
     return 1.0

@@ -97,6 +97,9 @@ class InputSeries:
                 hint="give one timestamp per value",
             )
 
+    def __len__(self) -> int:
+        return len(self.t_ns)
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -481,6 +484,21 @@ def _execute(argv: list[str], wall_seconds: float) -> tuple[_Exit, str]:
     return outcome, bytes(reader.tail).decode("utf-8", "replace")
 
 
+def _await_no_processes(uid: int, timeout_s: float = 5.0) -> None:
+    """Wait until the kernel has finished killing the run's PID namespace (no process of its uid is left)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alive = False
+        with os.scandir("/proc") as entries:
+            for entry in entries:
+                if entry.name.isdigit():
+                    with contextlib.suppress(OSError):
+                        alive = alive or entry.stat().st_uid == uid
+        if not alive:
+            return
+        time.sleep(0.02)
+
+
 class _NotRegular(Exception):
     """The algorithm left a link, FIFO or other non-file where the runner writes its results."""
 
@@ -606,6 +624,8 @@ def _launch(
         }
         (stage.job / "config.json").write_text(json.dumps(config), encoding="utf-8")
         outcome, stderr = _execute(plan.argv, limits.wall_seconds)
+        if uid is not None:
+            _await_no_processes(uid)
         status, output, reason = _collect(stage, outcome, limits, stderr)
     finally:
         _remove_tree(stage.root)

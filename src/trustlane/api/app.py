@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from trustlane import __version__
@@ -218,6 +218,12 @@ def create_app(home: Path, *, allow_unisolated: bool | None = None, start_log: b
     @app.get("/v1/reports/{report_id}/html", response_class=HTMLResponse)
     def report_html(report_id: str, who: Annotated[Caller, Depends(allowed("reports.read"))]) -> str:
         return render_report_html(_readable_report(who, report_id))
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics(who: Annotated[Caller, Depends(allowed("metrics.read"))]) -> PlainTextResponse:
+        from trustlane.ops.metrics import render_metrics
+
+        return PlainTextResponse(render_metrics(holder), media_type="text/plain; version=0.0.4")
 
     # --- ledger and audit -----------------------------------------------------------------------------------
     @app.get("/v1/ledger/checkpoint")

@@ -31,6 +31,7 @@ ROLE_RULES: dict[str, frozenset[str]] = {
     "reports.read": ALL - {"witness"},
     "audit.read": ALL - {"witness"},
     "ledger.read": ALL,
+    "metrics.read": OVERSIGHT,
 }
 
 

@@ -9,7 +9,9 @@ import typer
 
 from trustlane.cli.common import JsonOption, emit_json
 
-app = typer.Typer(help="Accident analysis: collision time zero, contact time, delta-V, direction.", no_args_is_help=True)
+app = typer.Typer(
+    help="Accident analysis: collision time zero, contact time, delta-V, direction.", no_args_is_help=True
+)
 
 
 @app.callback()

@@ -156,6 +156,24 @@ def demo(
     )
 
 
+@app.command()
+def doctor(home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """Check the node's configuration, keys, storage, sandbox and witnesses, and say what to fix."""
+    from trustlane.ops.doctor import diagnose
+
+    findings = diagnose(resolve_home(home))
+    if json_out:
+        emit_json([f.to_json() for f in findings])
+    else:
+        marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
+        for f in findings:
+            err.print(f"{marks[f.status]} {escape(f.check)}: {escape(f.detail)}", soft_wrap=True)
+            if f.fix and f.status != "ok":
+                err.print(f"    fix: {escape(f.fix)}", soft_wrap=True)
+    if any(f.status == "fail" for f in findings):
+        sys.exit(1)
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console entry point: never shows a traceback for a user error."""
     command = typer.main.get_command(app)

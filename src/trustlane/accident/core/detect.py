@@ -1,8 +1,8 @@
 """Find collisions in a recording and time them.
 
 1. Check the input (time order, rate, gaps, saturation) — refuse what cannot be analysed, report the rest.
-2. Candidates: samples where the 20 ms delta-V, with the driving acceleration of the preceding 0.3 s removed,
-   exceeds 0.8 km/h; candidates closer than 100 ms form one event.
+2. Candidates: samples where the 20 ms delta-V exceeds 0.8 km/h both as sensed and with the driving
+   acceleration of the preceding 0.3 s removed; candidates closer than 100 ms form one event.
 3. Per event: regulatory time zero, end, trigger and lock from the sensed acceleration (as an EDR computes
    them); collision delta-V and direction with the driving acceleration removed; the contact time from the
    onset fit (:mod:`.contact`).
@@ -179,8 +179,10 @@ def _clusters(ctx: _Context) -> list[tuple[int, int]]:
         base = (velocity_at(t, v, t - BASELINE_NEAR_S) - velocity_at(t, v, t - BASELINE_FAR_S)) / (
             BASELINE_FAR_S - BASELINE_NEAR_S
         )
-        change = velocity_at(t, v, t + T0_WINDOW_S) - v - base * T0_WINDOW_S
-        hits |= np.abs(change) > T0_DELTA_V
+        raw = velocity_at(t, v, t + T0_WINDOW_S) - v
+        # both the sensed change and the change beyond the driving level must pass: after a pulse the trailing
+        # baseline holds the pulse itself, and the sensed change alone would count hard braking
+        hits |= np.minimum(np.abs(raw), np.abs(raw - base * T0_WINDOW_S)) > T0_DELTA_V
     idx = np.flatnonzero(hits)
     if not len(idx):
         return []

@@ -1,8 +1,8 @@
 """SAE J211-1 channel frequency class (CFC) filters: a 2-pole Butterworth low-pass run forward and backward.
 
 Running it both ways makes it phaseless (no delay), as J211 requires for crash data. Coefficients follow the
-J211 Appendix C formulation, where the design frequency is 2.0775 × CFC and the -3 dB point lands at about
-1.65 × CFC (CFC 60: 100 Hz, CFC 180: 300 Hz).
+J211 Appendix C formulation, where the design frequency is 2.0775 × CFC; the response is flat to the class
+frequency and about -1.5 dB at F_H = 5/3 × CFC (CFC 60: 100 Hz), inside the J211 corridor (+0.5 / -4 dB).
 """
 
 from __future__ import annotations

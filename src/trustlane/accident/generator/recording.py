@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from trustlane.accident.core.events import CollisionEvent
-from trustlane.accident.core.kinematics import KMH
 from trustlane.accident.core.detect import struck_side
+from trustlane.accident.core.kinematics import KMH
 from trustlane.accident.generator.automation import status_at
 from trustlane.accident.generator.chain import random_chain, sense
 from trustlane.accident.generator.impulses import CrashPulse, RoadImpulse, net_delta_v
@@ -84,9 +83,7 @@ def generate(name: str, seed: int, duration_s: float = 60.0, rate_hz: int = 1000
         "contact_time_definition": "the instant the crash pulse starts (first non-zero acceleration of the pulse)",
         "acceleration_chain": chain.describe(),
         "collisions": [_pulse_truth(p, side, to_ns) for p, side in zip(pulses, setup.sides, strict=True)],
-        "non_collision_events": [
-            _road_truth(i, to_ns) for i in setup.impulses if isinstance(i, RoadImpulse)
-        ]
+        "non_collision_events": [_road_truth(i, to_ns) for i in setup.impulses if isinstance(i, RoadImpulse)]
         + ([{"kind": "harsh-braking", **setup.notes}] if name == "harsh-braking" else []),
         "automation": setup.plan.truth(to_ns),
         "aeb": {"warning_ns": to_ns(setup.aeb[0]), "braking_ns": to_ns(setup.aeb[1])} if setup.aeb else None,
@@ -123,8 +120,12 @@ def _road_truth(i: RoadImpulse, to_ns: Any) -> dict[str, Any]:
 
 def _can(trace: Trace, setup: Setup, pulses: list[CrashPulse], rng: np.random.Generator) -> list[Channel]:
     t = trace.t
-    driver = np.array([s == "driver" or (s == "controller" and setup.plan.phase_at(x).controller == "driver")
-                       for s, x in zip(trace.source, t, strict=True)])
+    driver = np.array(
+        [
+            s == "driver" or (s == "controller" and setup.plan.phase_at(x).controller == "driver")
+            for s, x in zip(trace.source, t, strict=True)
+        ]
+    )
     brake_cmd = np.clip(-trace.command, 0, None)
     pedal_brake = np.where(driver, np.clip(brake_cmd / 9.0 * 100, 0, 100), 0.0)
     pedal_acc = np.where(driver, np.clip(trace.command / 2.0 * 40, 0, 100), 0.0)
@@ -140,16 +141,23 @@ def _can(trace: Trace, setup: Setup, pulses: list[CrashPulse], rng: np.random.Ge
         aeb_brake &= t < end
     airbag = np.zeros(len(t), dtype=bool)
     for p in pulses:
-        if p.delta_v_ms * 3.6 >= 20 and abs(math.cos(math.radians(p.pdof_deg))) > 0.7 and math.cos(
-            math.radians(p.pdof_deg)
-        ) < 0:
+        if (
+            p.delta_v_ms * 3.6 >= 20
+            and abs(math.cos(math.radians(p.pdof_deg))) > 0.7
+            and math.cos(math.radians(p.pdof_deg)) < 0
+        ):
             airbag |= t >= p.contact_s + 0.02
     steer = np.round(trace.steering_deg)
     return [
         Channel("Vehicle.Speed", "km/h", t, np.round(speed, 2)),
         Channel("Vehicle.AngularVelocity.Yaw", "degrees/s", t, np.round(np.degrees(trace.yaw_rate), 3)),
         Channel("Vehicle.Chassis.SteeringWheel.Angle", "degrees", t, steer),
-        Channel("Vehicle.Chassis.SteeringWheel.AngularSpeed", "degrees/s", t, np.round(np.abs(np.gradient(trace.steering_deg, t)), 2)),
+        Channel(
+            "Vehicle.Chassis.SteeringWheel.AngularSpeed",
+            "degrees/s",
+            t,
+            np.round(np.abs(np.gradient(trace.steering_deg, t)), 2),
+        ),
         Channel("Vehicle.Chassis.Accelerator.PedalPosition", "percent", t, np.round(pedal_acc)),
         Channel("Vehicle.Chassis.Brake.PedalPosition", "percent", t, np.round(pedal_brake)),
         Channel("Vehicle.Chassis.Brake.IsPedalPressed", None, t, pedal_brake > 2),

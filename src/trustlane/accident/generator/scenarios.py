@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from trustlane.accident.generator.automation import AutomationPlan, Phase, TransitionDemand
-from trustlane.accident.generator.impulses import G, CrashPulse, RoadImpulse, random_pulse, random_road_impulse
-from trustlane.accident.generator.vehicle import Command, Drive, Lead
+from trustlane.accident.generator.impulses import CrashPulse, G, RoadImpulse, random_pulse, random_road_impulse
+from trustlane.accident.generator.vehicle import Command, Drive
 
 COLLISIONS = ("front", "rear", "side-left", "side-right", "multi-event", "low-speed", "l3-takeover", "l2-override")
 NON_COLLISIONS = ("pothole", "curb-strike", "harsh-braking", "door-slam", "normal")
@@ -115,9 +115,7 @@ def _low_speed(rng: np.random.Generator, duration: float, contact: float) -> Set
     drive = _base(rng, duration, (8, 20))
     side = str(rng.choice(["front", "rear"]))
     setup = Setup(drive, _manual(duration))
-    setup.impulses.append(
-        random_pulse(rng, contact, float(rng.uniform(3, 7.5)), PDOF[side] + float(rng.normal(0, 10)))
-    )
+    setup.impulses.append(random_pulse(rng, contact, float(rng.uniform(3, 7.5)), PDOF[side] + float(rng.normal(0, 10))))
     setup.sides.append(side)
     return setup
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from trustlane.accident.generator.impulses import G, CrashPulse
+from trustlane.accident.generator.impulses import CrashPulse, G
 
 FloatArray = npt.NDArray[np.float64]
 STEP_S = 0.01
@@ -75,8 +75,8 @@ class Trace:
 
 
 def simulate(drive: Drive, rng: np.random.Generator) -> Trace:
-    n = int(round(drive.duration_s / STEP_S))
-    t = np.arange(n) * STEP_S
+    n = round(drive.duration_s / STEP_S)
+    t = np.arange(n, dtype=np.float64) * STEP_S
     v = np.zeros(n)
     a_act = np.zeros(n)
     cmd = np.zeros(n)
@@ -138,7 +138,7 @@ def simulate(drive: Drive, rng: np.random.Generator) -> Trace:
         a_act[k] = a_long + G * grade[k] if speed > 0 else G * grade[k]
         lat[k] = speed * yaw[k] + friction
         steer[k] = np.degrees(delta) * STEERING_RATIO
-    return Trace(t, v, a_act, lat, yaw, steer, cmd, source, abs_on, gap, rel)
+    return Trace(np.asarray(t, dtype=np.float64), v, a_act, lat, yaw, steer, cmd, source, abs_on, gap, rel)
 
 
 def _command(drive: Drive, now: float, speed: float, gap: float, lead_v: float) -> tuple[float, str]:

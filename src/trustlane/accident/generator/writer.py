@@ -4,7 +4,6 @@ ground truth as JSON."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,23 +41,19 @@ def _table(rec: Recording) -> pa.Table:
 def _atomic(path: Path, write: Any) -> None:
     tmp = path.with_name(f".tmp-{path.name}")  # keeps the suffix: asammdf would change another
     write(tmp)
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def write_csv(rec: Recording, path: Path) -> None:
     table = _table(rec)
-    names = ["timestamp_ns"] + [
-        f"{c.name}[{c.unit}]" if c.unit else c.name for c in rec.channels
-    ]
+    names = ["timestamp_ns"] + [f"{c.name}[{c.unit}]" if c.unit else c.name for c in rec.channels]
     _atomic(path, lambda p: pacsv.write_csv(table.rename_columns(names), p))
 
 
 def write_parquet(rec: Recording, path: Path) -> None:
     table = _table(rec)
     units = {c.name: c.unit for c in rec.channels}
-    fields = [
-        f.with_metadata({"unit": units[f.name]}) if units.get(f.name) else f for f in table.schema
-    ]
+    fields = [f.with_metadata({"unit": units[f.name]}) if units.get(f.name) else f for f in table.schema]
     schema = pa.schema(fields, metadata={"clock_source": CLOCK_SOURCE, "scenario": rec.name})
     _atomic(path, lambda p: pq.write_table(table.cast(schema), p))
 
@@ -77,14 +72,16 @@ def write_mdf4(rec: Recording, path: Path) -> None:
         groups: dict[tuple[int, float], list[Any]] = {}
         for c in rec.channels:
             values = c.values
-            extra: dict[str, str] = {}
+            encoding: str | None = None
             if values.dtype == object:
                 values = np.array([str(v).encode() for v in values])
-                extra["encoding"] = "utf-8"
+                encoding = "utf-8"
             elif values.dtype == bool:
                 values = values.astype(np.uint8)
             key = (len(c.t_s), float(c.t_s[0]) if len(c.t_s) else 0.0)
-            groups.setdefault(key, []).append(Signal(values, c.t_s + offset, name=c.name, unit=c.unit or "", **extra))
+            groups.setdefault(key, []).append(
+                Signal(values, c.t_s + offset, name=c.name, unit=c.unit or "", encoding=encoding)
+            )
         for signals in groups.values():
             mdf.append(signals, common_timebase=True)
         _atomic(path, lambda p: mdf.save(p, overwrite=True))

@@ -1,11 +1,10 @@
 """Hostile: a classic fork bomb; every process forks forever and ignores failures."""
 
+import contextlib
 import os
 
 
 def run(inputs, params):
     while True:
-        try:
+        with contextlib.suppress(OSError):
             os.fork()
-        except OSError:
-            pass

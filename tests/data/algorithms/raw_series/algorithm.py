@@ -16,7 +16,7 @@ def run(inputs, params):
         return {"samples": [float(v) * 3.6 for v in window]}
     if mode == "objects":
         times = series.t_ns[start : start + count]
-        return {"points": [{"t": int(t), "v": float(v)} for t, v in zip(times, window)]}
+        return {"points": [{"t": int(t), "v": float(v)} for t, v in zip(times, window, strict=True)]}
     if mode == "base64":
         return {"blob": base64.b64encode(window.astype("<f4").tobytes()).decode()}
     if mode == "text":

@@ -1,7 +1,6 @@
 """Well-behaved: speed statistics and hard-braking events of one drive (aggregates only)."""
 
 import numpy as np
-
 from events import hard_braking_events
 
 
@@ -19,6 +18,9 @@ def run(inputs, params):
             "mean": round(float(kmh.mean()), 2),
             "p95": round(float(np.percentile(kmh, 95)), 2),
         },
-        "histogram": {"edges_kmh": [float(e) for e in edges], "seconds": [round(c * seconds / len(kmh), 3) for c in counts.tolist()]},
+        "histogram": {
+            "edges_kmh": [float(e) for e in edges],
+            "seconds": [round(c * seconds / len(kmh), 3) for c in counts.tolist()],
+        },
         "hard_braking_events": hard_braking_events(speed.t_ns, kmh, params.get("threshold_mps2", -4.0)),
     }

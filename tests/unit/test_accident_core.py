@@ -1,0 +1,109 @@
+"""The collision timing core on arrays: filters, time zero, direction, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from trustlane.accident.core import SignalError, detect_collisions
+from trustlane.accident.core.detect import struck_side
+from trustlane.accident.core.j211 import cfc_coefficients, cfc_filter
+from trustlane.accident.core.kinematics import cumulative_velocity
+from trustlane.accident.core.regulatory import first_t0
+
+T_BASE = 1_700_000_000_000_000_000
+
+
+@pytest.mark.parametrize("cfc", [60, 180])
+def test_cfc_filter_meets_the_j211_corridor(cfc: int) -> None:
+    b, a = cfc_coefficients(cfc, 10_000)
+    _, response = signal.freqz(b, a, worN=[1.0, cfc, 5 / 3 * cfc], fs=10_000)
+    db = 20 * np.log10(np.abs(response) ** 2)  # forward and backward: the square of one pass
+    assert db[0] == pytest.approx(0.0, abs=1e-4)
+    assert -0.5 < db[1] <= 0.5  # flat up to the class frequency
+    assert -4.0 < db[2] <= 0.5  # J211 corridor at F_H = 5/3 CFC
+
+
+def test_cfc_filter_has_no_delay() -> None:
+    t = np.arange(2000) / 1000
+    x = np.exp(-(((t - 1.0) / 0.02) ** 2))
+    y = cfc_filter(x, 1000, 60)
+    assert int(np.argmax(y)) == 1000
+
+
+def test_cfc_class_too_high_for_rate_is_refused() -> None:
+    with pytest.raises(SignalError, match="sample rate"):
+        cfc_coefficients(180, 500)
+
+
+def _pulse_record(
+    rate: int, contact: float, dv_kmh: float, angle_deg: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = np.arange(0, 4.0, 1 / rate)
+    duration = 0.08
+    u = (t - contact) / duration
+    shape = np.where((u >= 0) & (u <= 1), np.sin(np.pi * np.clip(u, 0, 1)), 0.0)
+    peak = dv_kmh / 3.6 / (2 * duration / np.pi)
+    rng = np.random.default_rng(5)
+    ax = peak * shape * np.cos(np.radians(angle_deg)) + rng.normal(0, 0.05, len(t))
+    ay = peak * shape * np.sin(np.radians(angle_deg)) + rng.normal(0, 0.05, len(t))
+    return (T_BASE + np.round(t * 1e9)).astype(np.int64), ax, ay
+
+
+def test_time_zero_is_first_20ms_window_over_0_8_kmh() -> None:
+    t_ns, ax, ay = _pulse_record(1000, 2.0, 30, 180)
+    t = (t_ns - T_BASE) / 1e9
+    i = first_t0(t, cumulative_velocity(t, ax), cumulative_velocity(t, ay), 0, len(t))
+    assert i is not None
+    window = cumulative_velocity(t, ax)
+    assert abs(window[i + 20] - window[i]) * 3.6 > 0.8
+    assert abs(window[i + 19] - window[i - 1]) * 3.6 <= 0.8
+
+
+@pytest.mark.parametrize(("angle", "side"), [(180, "front"), (0, "rear"), (-90, "left"), (90, "right")])
+def test_detects_collision_side_delta_v_and_contact(angle: float, side: str) -> None:
+    t_ns, ax, ay = _pulse_record(1000, 2.0004, 20, angle)
+    result = detect_collisions(t_ns, ax, ay)
+    assert len(result.events) == 1
+    event = result.events[0]
+    assert event.direction == side
+    assert event.delta_v_kmh == pytest.approx(20, rel=0.05)
+    assert event.trigger and not event.lock
+    error_ms = (event.contact.t_ns - (T_BASE + 2_000_400_000)) / 1e6
+    assert abs(error_ms) < 3 * max(event.contact.sigma_ms, 0.5)
+
+
+def test_small_pulse_is_not_a_collision() -> None:
+    t_ns, ax, ay = _pulse_record(1000, 2.0, 3.5, 180)
+    result = detect_collisions(t_ns, ax, ay)
+    assert result.events == []
+    assert [f.code for f in result.findings] == ["non-collision-event"]
+
+
+def test_struck_side_sectors() -> None:
+    assert [struck_side(a) for a in (170, -170, 10, -100, 100)] == ["front", "front", "rear", "left", "right"]
+
+
+def test_duplicate_timestamps_are_refused() -> None:
+    t_ns, ax, ay = _pulse_record(1000, 2.0, 25, 180)
+    t_ns[100] = t_ns[99]
+    with pytest.raises(SignalError, match="repeats"):
+        detect_collisions(t_ns, ax, ay)
+
+
+def test_rate_too_low_is_refused() -> None:
+    t_ns, ax, ay = _pulse_record(1000, 2.0, 25, 180)
+    with pytest.raises(SignalError, match="at least 50 Hz"):
+        detect_collisions(t_ns[::50], ax[::50], ay[::50])
+
+
+def test_gap_and_clipping_are_findings() -> None:
+    t_ns, ax, ay = _pulse_record(1000, 2.0, 40, 180)
+    ax = np.clip(ax, -120.0, None)
+    keep = np.ones(len(t_ns), dtype=bool)
+    keep[500:700] = False
+    result = detect_collisions(t_ns[keep], ax[keep], ay[keep])
+    codes = {f.code for f in result.findings}
+    assert {"gap", "clipped"} <= codes
+    assert result.events and result.events[0].clipped
