@@ -162,3 +162,25 @@ def api_reports(
     from trustlane.bench.analysis import bench_api
 
     _run("api reports", bench_api, json_out, concurrency=concurrency, seconds=seconds)
+
+
+@app.command("sandbox")
+def sandbox(
+    runs: Annotated[int, typer.Option(help="Timed runs of each kind.")] = 10,
+    seconds: Annotated[float, typer.Option(help="Length of the analysed series.")] = 1800.0,
+    rate_hz: Annotated[int, typer.Option(help="Sample rate of the two analysed series.")] = 1000,
+    allow_unisolated: Annotated[bool, typer.Option(help="Measure the plain-subprocess fallback instead.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Sandbox start-up and per-analysis overhead vs. the same algorithm in-process; output gate time."""
+    from trustlane.bench.sandbox import sandbox_overhead
+
+    _run(
+        "sandbox",
+        sandbox_overhead,
+        json_out,
+        runs=runs,
+        seconds=seconds,
+        rate_hz=rate_hz,
+        allow_unisolated=allow_unisolated,
+    )
