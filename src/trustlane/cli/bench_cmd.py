@@ -184,3 +184,14 @@ def sandbox(
         rate_hz=rate_hz,
         allow_unisolated=allow_unisolated,
     )
+
+
+@app.command("accident")
+def accident(
+    n: Annotated[int, typer.Option(help="Held-out recordings per sample rate.")] = 39,
+    json_out: JsonOption = False,
+) -> None:
+    """Collision timing accuracy on held-out generated data, and a 30-minute recording's analysis time."""
+    from trustlane.bench.accident import accuracy
+
+    _run("accident", accuracy, json_out, n=n)

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from trustlane import __version__
 from trustlane.cli import (
+    accident_cmd,
     algorithm_cmd,
     analysis_cmd,
     bench_cmd,
@@ -24,6 +25,7 @@ from trustlane.cli import (
     ledger_cmd,
     party_cmd,
     report_cmd,
+    sample_cmd,
     serve_cmd,
     vehicle_cmd,
     witness_cmd,
@@ -56,6 +58,8 @@ app.add_typer(report_cmd.app, name="report")
 app.command("audit")(report_cmd.audit)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(compliance_cmd.app, name="compliance")
+app.add_typer(accident_cmd.app, name="accident")
+app.add_typer(sample_cmd.app, name="sample")
 
 
 @app.callback()

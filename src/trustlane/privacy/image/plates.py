@@ -1,0 +1,119 @@
+"""Licence plates, offline: OpenCV's plate cascades joined with contrast/edge candidate regions.
+
+A detector is anything with ``name``, ``version`` and ``detect(rgb) -> list[Detection]`` (``PlateDetector``);
+the built-in one needs nothing beyond OpenCV. It favours recall: a false candidate costs a masked patch of
+road, a missed plate is personal data leaving the holder.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from trustlane.errors import UsageError
+from trustlane.privacy.image.boxes import Detection, nms
+
+
+class PlateDetector(Protocol):
+    name: str
+    version: str
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
+
+
+CASCADES = ("haarcascade_russian_plate_number.xml", "haarcascade_license_plate_rus_16stages.xml")
+
+
+# Plates are 2:1 (US) to 4.7:1 (EU); tilted ones look squarer, long merged rows longer.
+MIN_ASPECT, MAX_ASPECT = 1.5, 7.0
+# Characters give a row at least this many dark/light changes (3 characters); paint and sky give fewer.
+MIN_TRANSITIONS = 6
+CHARACTER_HEIGHTS = (6, 10, 16, 26, 42, 68)
+_SQUARE = np.ones((3, 3), np.uint8)
+
+
+@functools.cache
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    path = Path(cv2.data.haarcascades) / name
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise UsageError(f"OpenCV cascade {path} did not load", hint="reinstall opencv-python (it ships the XML)")
+    return cascade
+
+
+def cascade_candidates(gray: np.ndarray) -> list[Detection]:
+    out: list[Detection] = []
+    for name in CASCADES:
+        found = _cascade(name).detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(24, 8))
+        out.extend(Detection(float(x), float(y), float(w), float(h), 0.6) for x, y, w, h in found)
+    return out
+
+
+def _transitions(band: np.ndarray) -> float:
+    """Median count of dark/light changes along the rows of a band: characters give many, smooth paint few."""
+    if band.size == 0:
+        return 0.0
+    binary = band > cv2.threshold(band, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
+    changes = np.count_nonzero(np.diff(binary.astype(np.int8), axis=1), axis=1)
+    return float(np.median(changes))
+
+
+def edge_candidates(gray: np.ndarray, char_height: int) -> list[Detection]:
+    """Regions dense in vertical strokes with a plate's aspect ratio, for characters about ``char_height`` px."""
+    k = max(3, char_height)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k * 2 + 1, k // 2 * 2 + 1))
+    dark_on_light = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+    light_on_dark = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)
+    out: list[Detection] = []
+    height, width = gray.shape
+    for strokes in (dark_on_light, light_on_dark):
+        gx = np.abs(cv2.Sobel(strokes, cv2.CV_32F, 1, 0, ksize=3))
+        gx = (gx * (255.0 / max(float(gx.max()), 1e-6))).astype(np.uint8)
+        gx = cv2.GaussianBlur(gx, (5, 5), 0)
+        closed = cv2.morphologyEx(gx, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k * 2 + 1, 3)))
+        _, mask = cv2.threshold(closed, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        mask = cv2.erode(mask, _SQUARE, iterations=1)
+        mask = cv2.dilate(mask, _SQUARE, iterations=2)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            if not (MIN_ASPECT <= w / h <= MAX_ASPECT) or h < char_height * 0.6 or h > char_height * 2.5:
+                continue
+            if w * h > 0.05 * width * height:
+                continue
+            t = _transitions(gray[y + h // 4 : y + h - h // 4, x : x + w])
+            if t < MIN_TRANSITIONS:
+                continue
+            fill = cv2.contourArea(contour) / float(w * h)
+            out.append(Detection(float(x), float(y), float(w), float(h), min(1.0, 0.2 + 0.03 * t) * fill))
+    return out
+
+
+def detect_plates(rgb: np.ndarray) -> list[Detection]:
+    """Plate candidates in an RGB uint8 image: cascade hits plus stroke-dense regions at six character sizes."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    found = cascade_candidates(gray)
+    width = gray.shape[1]
+    for char_height in CHARACTER_HEIGHTS:
+        if char_height * 6 > width:
+            break
+        # Large characters are searched on a reduced image: the same kernels, a fraction of the work.
+        scale = min(1.0, 16 / char_height)
+        small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        for d in edge_candidates(small, round(char_height * scale)):
+            found.append(Detection(d.x / scale, d.y / scale, d.w / scale, d.h / scale, d.score))
+    return nms(found, 0.3)
+
+
+class OfflinePlateDetector:
+    """The built-in detector (``detect_plates``)."""
+
+    name = "opencv-cascade+stroke-regions"
+    version = "1"
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        return detect_plates(rgb)
