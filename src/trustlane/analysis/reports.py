@@ -78,10 +78,18 @@ def prove(
     }
 
 
+def signed_part(report: Mapping[str, Any], digest: str | None = None) -> dict[str, Any]:
+    """What the holder signs: the core's SHA-256 and the proof part (so the core is canonicalised once)."""
+    return {
+        "core_sha256": core_digest(report) if digest is None else digest,
+        **{k: report[k] for k in ("commitment", "checkpoint", "proofs")},
+    }
+
+
 def seal_report(core: Mapping[str, Any], proof: Mapping[str, Any], holder: Ed25519KeyHolder) -> dict[str, Any]:
-    """Join core and proof and sign the whole with the holder's key."""
+    """Join core and proof and sign them with the holder's key."""
     body = {**core, **proof}
-    return {**body, "signature": sign_json(holder, "report", body)}
+    return {**body, "signature": sign_json(holder, "report", signed_part(body))}
 
 
 def report_bytes(report: Mapping[str, Any]) -> bytes:

@@ -247,4 +247,7 @@ def create_app(home: Path, *, allow_unisolated: bool | None = None, start_log: b
             raise HTTPException(403, f"a {who.party.role} may not audit this {kind}")
         return audit_trail(node, kind, id)
 
+    from trustlane.console import mount_console
+
+    mount_console(app, state)
     return app

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from trustlane.analysis.parties import Party
 from trustlane.api.auth import AuthenticationFailed, authenticate
-from trustlane.api.authz import OVERSIGHT, Forbidden, authorize
+from trustlane.api.authz import OVERSIGHT, Forbidden, authorize, may_audit
 
 if TYPE_CHECKING:
     from trustlane.api.app import NodeState
@@ -34,6 +34,32 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+
+
+_NAV = (  # label, path, the API action that page needs
+    ("Overview", "/", "me.read"),
+    ("Datasets", "/datasets", "datasets.list"),
+    ("Contracts", "/contracts", "contracts.list"),
+    ("Analyses", "/analyses", "analyses.list"),
+    ("Reports", "/reports", "reports.list"),
+    ("Ledger", "/ledger", "ledger.read"),
+    ("Transfer decisions", "/decisions", "audit.read"),
+    ("Audit", "/audit", "audit.read"),
+)
+
+
+def navigation(party: Party) -> list[tuple[str, str]]:
+    """The pages this party may open, decided by the same table as the pages themselves."""
+    out = []
+    for label, path, action in _NAV:
+        try:
+            authorize(party, action)
+        except Forbidden:
+            continue
+        if path == "/decisions" and not may_audit(party, "decision", "", {}):
+            continue
+        out.append((label, path))
+    return out
 
 
 class LoginRequired(Exception):
@@ -105,7 +131,12 @@ class Console:
     # --- answers ---------------------------------------------------------------------------------------
     def page(self, template: str, party: Party | None, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
-            party=party, origin=self.state.node.config.origin, prefix=PREFIX, **context
+            party=party,
+            nav=navigation(party) if party is not None else [],
+            oversight=party is not None and self.oversight(party),
+            origin=self.state.node.config.origin,
+            prefix=PREFIX,
+            **context,
         )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

@@ -38,7 +38,7 @@ _SQUARE = np.ones((3, 3), np.uint8)
 
 @functools.cache
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    path = Path(cv2.data.haarcascades) / name
+    path = Path(cv2.__file__).parent / "data" / name  # where opencv-python ships cv2.data.haarcascades
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise UsageError(f"OpenCV cascade {path} did not load", hint="reinstall opencv-python (it ships the XML)")

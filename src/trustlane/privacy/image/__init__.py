@@ -1,0 +1,1 @@
+"""Image anonymisation: faces and licence plates found offline, then masked irreversibly."""
