@@ -22,6 +22,7 @@ from trustlane.analysis.sandbox import sandbox_problem
 from trustlane.analysis.service import request_body, sign_request
 from trustlane.api.app import create_app
 from trustlane.api.auth import make_jwt
+from trustlane.ingest.readers.samples import write_csv
 from trustlane.node import Node
 
 VIN = "1M8GDM9AXKP042788"
@@ -60,8 +61,6 @@ def console_world(root: Path) -> Iterator[World]:
     home = root / "holder"
     ok("init", "--home", home, "--origin", ORIGIN)
     ok("vehicle", "register", VIN, "--home", home)
-    from trustlane.ingest.readers.samples import write_csv
-
     t = T0 + np.arange(0, 12 * S, 10_000_000, dtype=np.int64)
     csv = write_csv(root / "d.csv", {"Vehicle.Speed": (t, 50 + np.sin(t / 1e9), "km/h")})
     dataset = ok("ingest", csv, "--vehicle", VIN, "--home", home, "--json").json()["dataset"]

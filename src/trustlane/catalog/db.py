@@ -436,6 +436,17 @@ class CatalogDB:
             row = conn.execute(select(t.segments).where(t.segments.c.digest == digest)).first()
         return None if row is None else _segment(row)
 
+    def stored_segments(self, digests: Sequence[str]) -> dict[str, str]:
+        """Of ``digests``, those already stored: digest → the dataset holding it (one query per 500)."""
+        found: dict[str, str] = {}
+        unique = sorted(set(digests))
+        with self._read() as conn:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                query = select(t.segments.c.digest, t.segments.c.dataset_id).where(t.segments.c.digest.in_(chunk))
+                found.update({str(d): str(ds) for d, ds in conn.execute(query)})
+        return found
+
     def segments(
         self,
         dataset_id: str | None = None,

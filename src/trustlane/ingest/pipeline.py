@@ -155,14 +155,16 @@ class Ingestor:
         (under another vehicle's key, it would make that data unreadable), and the catalog refuses it anyway.
         """
         claimed: dict[str, str] = {}
+        stored = self.catalog.stored_segments(
+            [s.digest for number, item in enumerate(prepared) if number in new for s in item.segments]
+        )
         for number, item in enumerate(prepared):
             if number not in new:
                 continue
             for segment in item.segments:
                 holder = claimed.get(segment.digest)
-                if holder is None:
-                    stored = self.catalog.segment(segment.digest)
-                    holder = None if stored is None else f"dataset {stored.dataset_id}"
+                if holder is None and segment.digest in stored:
+                    holder = f"dataset {stored[segment.digest]}"
                 if holder is not None:
                     raise ConflictError(
                         f"{item.name}: its samples from {segment.t_start_ns} to {segment.t_end_ns} ns are the same "

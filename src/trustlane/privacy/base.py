@@ -17,10 +17,19 @@ from trustlane.errors import UsageError
 Config = Mapping[str, Any]
 
 
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: marks a setting without a default
+REQUIRED: Any = _Required()
+
+
 class Processor(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
-    #: the settings ``validate`` accepts, with their defaults (``None`` = required)
+    #: the settings ``validate`` accepts, with their defaults (``REQUIRED``: no default)
     defaults: ClassVar[dict[str, Any]] = {}
     #: settings that are secrets: ``parameters`` omits them
     secret: ClassVar[frozenset[str]] = frozenset()
@@ -40,7 +49,7 @@ class Processor(ABC):
         unknown = sorted(set(config) - set(self.defaults))
         problems = [f"{self.name}: unknown setting {k!r} (known: {', '.join(sorted(self.defaults))})" for k in unknown]
         full = self.settings(config)
-        problems += [f"{self.name}: setting {k!r} is required" for k, v in full.items() if v is None]
+        problems += [f"{self.name}: setting {k!r} is required" for k, v in full.items() if v is REQUIRED]
         if problems:
             return problems
         return [f"{self.name}: {p}" for p in self.check(full)]

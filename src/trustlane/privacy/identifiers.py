@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from ff3 import FF3Cipher  # type: ignore[import-untyped]
 
 from trustlane.errors import MalformedInput, UsageError
-from trustlane.privacy.base import Processor, register
+from trustlane.privacy.base import REQUIRED, Processor, register
 
 VIN_ALPHABET = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
 VIN_PATTERN = re.compile(f"[{VIN_ALPHABET}]{{17}}")
@@ -88,8 +88,8 @@ class VinPseudonymiser(Processor):
     version = "1"
     defaults: ClassVar[dict[str, Any]] = {
         "method": "hmac",
-        "key": None,
-        "key_id": None,
+        "key": REQUIRED,
+        "key_id": REQUIRED,
         "tweak": b"\x00" * FF3_TWEAK_BYTES,
         "keep_wmi": False,
     }
