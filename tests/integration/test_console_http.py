@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -20,13 +21,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield built
 
 
-def _session(world: World, role: str) -> httpx.Client:
+@contextmanager
+def _session(world: World, role: str) -> Iterator[httpx.Client]:
     """A client signed in through the login form, as a browser would be."""
-    client = httpx.Client(base_url=world.url, timeout=30)
-    answer = client.post("/console/login", data={"token": world.tokens[role], "next": "/console/reports"},
-                         headers={"Origin": world.url})  # fmt: skip
-    assert answer.status_code == 303 and answer.headers["location"] == "/console/reports", answer.text
-    return client
+    with httpx.Client(base_url=world.url, timeout=30) as client:
+        answer = client.post("/console/login", data={"token": world.tokens[role], "next": "/console/reports"},
+                             headers={"Origin": world.url})  # fmt: skip
+        assert answer.status_code == 303 and answer.headers["location"] == "/console/reports", answer.text
+        yield client
 
 
 def _pages(world: World) -> list[str]:
@@ -45,8 +47,8 @@ def test_every_page_needs_login(world: World) -> None:
             assert answer.status_code == 303, page
             assert answer.headers["location"].startswith("/console/login?next=/console/"), page
         assert anonymous.get("/console/login").status_code == 200
-        forged = anonymous.get("/console/reports", cookies={COOKIE: "tlt_not-a-token"})
-        assert forged.status_code == 303
+    with httpx.Client(base_url=world.url, timeout=30, cookies={COOKIE: "tlt_not-a-token"}) as forged:
+        assert forged.get("/console/reports").status_code == 303
 
 
 def test_login_sets_a_strict_http_only_cookie_and_logout_clears_it(world: World) -> None:

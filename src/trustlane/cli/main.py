@@ -27,6 +27,7 @@ from trustlane.cli import (
     report_cmd,
     sample_cmd,
     serve_cmd,
+    transfer_cmd,
     vehicle_cmd,
     witness_cmd,
 )
@@ -60,6 +61,7 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(compliance_cmd.app, name="compliance")
 app.add_typer(accident_cmd.app, name="accident")
 app.add_typer(sample_cmd.app, name="sample")
+app.add_typer(transfer_cmd.app, name="transfer")
 
 
 @app.callback()

@@ -1,17 +1,35 @@
 """Contracts (with their ODRL view), analysis runs with their outcome, and reports with plots and proofs."""
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from trustlane.analysis.contracts import Contract, to_odrl
+from trustlane.analysis.parties import Party
 from trustlane.analysis.queries import list_reports, list_runs, report_row
 from trustlane.analysis.reports import report_bytes
 from trustlane.api.authz import may_audit, may_read_contract, may_read_report
 from trustlane.console.report_view import flat_result, split_output, verify_command
 from trustlane.console.web import SECURITY_HEADERS, Console, PageRefused
 from trustlane.errors import UsageError
+
+
+def report_page(console: Console, party: Party, r: dict[str, Any]) -> HTMLResponse:
+    """A report the party may read: its result and plots, the evidence behind it, and how to verify it."""
+    result, plots = split_output(r["output"])
+    return console.page(
+        "report.html.j2",
+        party,
+        r=r,
+        policy=r["contract"]["policy"],
+        result=result,
+        rows=flat_result(result),
+        plots=plots,
+        verify=verify_command(console.state.node, r["id"]),
+        may_audit=may_audit(party, "report", r["id"], {"report_readable": True}),
+    )
 
 
 def add_analysis_pages(router: APIRouter, console: Console) -> None:
@@ -25,7 +43,7 @@ def add_analysis_pages(router: APIRouter, console: Console) -> None:
             raise PageRefused(404, f"no contract {contract_id} visible to {party.name}")
         return found, party.name
 
-    def readable_report(request: Request, report_id: str) -> dict[str, object]:
+    def readable_report(request: Request, report_id: str) -> dict[str, Any]:
         party = console.allowed(request, "reports.read")
         try:
             report, recipients = report_row(holder, report_id)
@@ -72,19 +90,7 @@ def add_analysis_pages(router: APIRouter, console: Console) -> None:
     @router.get("/reports/{report_id}", response_class=HTMLResponse)
     def report(request: Request, report_id: str) -> Response:
         r = readable_report(request, report_id)
-        party = console.viewer(request)
-        result, plots = split_output(r["output"])
-        return console.page(
-            "report.html.j2",
-            party,
-            r=r,
-            policy=r["contract"]["policy"],  # type: ignore[index]
-            result=result,
-            rows=flat_result(result),
-            plots=plots,
-            verify=verify_command(node, report_id),
-            may_audit=may_audit(party, "report", report_id, {"report_readable": True}),
-        )
+        return report_page(console, console.viewer(request), r)
 
     @router.get("/reports/{report_id}/download")
     def download(request: Request, report_id: str) -> Response:

@@ -18,7 +18,17 @@ from trustlane.canonical import canonical_json
 from trustlane.crypto.note import SIG_TYPE_ED25519, Ed25519KeyHolder, Verifier, strict_b64decode
 from trustlane.errors import MalformedInput, SignatureError
 
-PURPOSES = frozenset({"contract-offer", "contract-acceptance", "algorithm-approval", "analysis-request", "report"})
+PURPOSES = frozenset(
+    {
+        "contract-offer",
+        "contract-acceptance",
+        "algorithm-approval",
+        "analysis-request",
+        "report",
+        "transfer-plan",
+        "transfer-package",
+    }
+)
 _KEY_ID = re.compile(r"[0-9a-f]{8}")
 
 

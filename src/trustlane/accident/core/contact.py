@@ -1,8 +1,11 @@
 """Physical contact time: fit onset models to the rise of the pulse, keep the best by AICc, report an honest σ.
 
-σ combines (1) the fit's own standard error, inflated for correlated residuals (ringing, filtered noise make
-neighbouring residuals alike, so the samples carry less information than their count suggests), and (2) the
-spread of the contact times of the other models, weighted by their Akaike weights (model uncertainty).
+The models (:mod:`.onset`) are filtered with the recorder's own low-pass (:mod:`.response`), so they describe
+the samples as recorded. σ combines (1) the fit's standard error for tc, scaled for the correlation the
+filter puts between neighbouring noise samples, (2) the Akaike-weighted spread of the models' contact times
+(model uncertainty) and (3) a floor of a fraction of the sample period for what no model sees (the sensor's own
+causal delay, timestamp resolution). The scale factors were calibrated on development data (see
+docs/ACCIDENT.md) and checked on held-out data.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import numpy.typing as npt
 from scipy.optimize import least_squares  # type: ignore[import-untyped]
 
 from .j211 import cfc_filter
-from .onset import MODELS, OnsetModel
+from .onset import TERMS, OnsetModel
+from .response import Response
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 MS = 1e-3
-_Bounds = tuple[list[float], list[float]]
+#: σ = sqrt((FIT_SCALE·σ_fit)² + spread² + (FLOOR·period)²): calibrated on development seeds 0–999.
+FIT_SCALE = 1.0
+FLOOR = 0.1
+END_LEVEL = 0.6  # the fit window ends where the pulse first reaches this fraction of its first peak
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class ContactFit:
 @dataclass(frozen=True)
 class _Fit:
     name: str
-    params: FloatArray  # tc, amplitude, baseline, blur (times in ms), extras
+    params: FloatArray  # tc (ms from the window origin), p[, ringing Hz, damping]
     sigma_tc: float  # ms
     aicc: float
 
@@ -57,23 +64,12 @@ def _crossing(t: FloatArray, s: FloatArray, start: int, level: float) -> tuple[i
     return i, float(t[i - 1] + frac * (t[i] - t[i - 1]))
 
 
-def _rise_window(t: FloatArray, s: FloatArray, lo: int, hi: int, dt: float) -> tuple[int, int, float, float, float]:
-    """(first, last) indices of the fit window and the 10 %, 50 % crossing times and first-peak level."""
-    peak = float(np.max(s[lo:hi]))
-    # start the crossing search after the last quiet sample before the global peak (skip earlier wiggles)
+def _first_peak(s: FloatArray, lo: int, hi: int) -> tuple[int, float]:
+    """Start of the rise to the pulse's peak (after the last quiet sample), and the peak level."""
     top = lo + int(np.argmax(s[lo:hi]))
+    peak = float(s[top])
     quiet = np.flatnonzero(s[lo:top] < 0.1 * peak)
-    base = lo + int(quiet[-1]) if len(quiet) else lo
-    half_i, t50 = _crossing(t, s, base, 0.5 * peak)
-    _, t10 = _crossing(t, s, base, 0.1 * peak)
-    last = half_i
-    while last + 1 < hi and (s[last + 1] >= s[last] or s[last] < 0.6 * peak):
-        last += 1
-    last = min(hi - 1, last + 1)
-    span = max(t[last] - t10, 2 * dt)
-    first = int(np.searchsorted(t, t10 - 1.5 * span - 0.01))
-    first = max(lo, min(first, half_i - 8))
-    return first, last, t10, t50, float(s[last])
+    return (lo + int(quiet[-1]) if len(quiet) else lo), peak
 
 
 def _aicc(rss: float, n: int, k: int) -> float:
@@ -81,72 +77,94 @@ def _aicc(rss: float, n: int, k: int) -> float:
     return n * math.log(rss / n) + 2 * k + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else 1e9)
 
 
-def _fit_one(name: str, tl: FloatArray, y: FloatArray, guess: FloatArray, bounds: _Bounds, step: float) -> _Fit | None:
-    model = OnsetModel(name, tl, step, bounds[1][3], float(tl[-1] - guess[0]))
-    lo = np.array(bounds[0] + [b[0] for b in model.extra_bounds])
-    hi = np.array(bounds[1] + [b[1] for b in model.extra_bounds])
+def _fit(model: OnsetModel, name: str, starts: list[FloatArray], bounds: tuple[FloatArray, FloatArray]) -> _Fit | None:
+    ringing = name == "ringing"
     best = None
-    for shift in (0.0, -0.5, 0.5):
-        x0 = np.concatenate((guess, [0.5] * model.extra))
-        x0[0] += shift * 0.3 * (tl[-1] - guess[0])
-        x0 = np.clip(x0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+    for x0 in starts:
+        x0 = np.clip(x0, bounds[0] + 1e-6, bounds[1] - 1e-6)
         try:
-            res = least_squares(lambda x: model(x) - y, x0, bounds=(lo, hi), x_scale="jac", max_nfev=300)
+            res = least_squares(lambda x: model.solve(x, ringing)[0], x0, bounds=bounds, x_scale="jac", max_nfev=200)
         except (ValueError, np.linalg.LinAlgError):
             continue
         if best is None or res.cost < best.cost:
             best = res
     if best is None:
         return None
-    n, k = len(y), len(best.x)
+    n = len(model.y)
+    k = len(best.x) + 1 + TERMS + int(ringing)
     rss = float(2 * best.cost)
-    residual = best.fun
     cov = np.linalg.pinv(best.jac.T @ best.jac) * (rss / max(n - k, 1))
-    denom = float(np.dot(residual, residual))
-    rho = float(np.dot(residual[1:], residual[:-1]) / denom) if denom > 0 else 0.0
-    rho = min(max(rho, 0.0), 0.95)
-    sigma = math.sqrt(max(float(cov[0, 0]), 0.0) * (1 + rho) / (1 - rho))
-    return _Fit(name, best.x, sigma, _aicc(rss, n, k))
+    return _Fit(name, best.x, math.sqrt(max(float(cov[0, 0]), 0.0)), _aicc(rss, n, k))
 
 
-def fit_contact(t: FloatArray, p: FloatArray, usable: BoolArray, lo: int, hi: int, dt: float) -> ContactFit | None:
+def fit_contact(
+    t: FloatArray, p: FloatArray, usable: BoolArray, lo: int, hi: int, dt: float, response: Response
+) -> ContactFit | None:
     """Fit the onset of pulse ``p`` (positive during the pulse, driving acceleration removed) within [lo, hi).
 
-    The window runs from well before the rise to the pulse's first crossing of half its peak. ``usable`` marks
-    samples that may be fitted (clipped ones may not). None when there is no rise to fit.
+    ``response`` is the recorder's low-pass. ``usable`` marks samples that may be fitted (clipped ones may
+    not). None when there is no rise to fit.
     """
     s = smooth_for_search(p, dt)
-    if hi - lo < 5 or float(np.max(s[lo:hi])) <= 0:
+    if hi - lo < 8 or float(np.max(s[lo:hi])) <= 0:
         return None
-    first, last, t10, t50, peak = _rise_window(t, s, lo, hi, dt)
-    last = min(last, int(np.searchsorted(t, t50)) + 1)
-    keep = usable[first : last + 1]
-    if int(keep.sum()) < 6:
-        return None
-    origin = t50
-    tl = (t[first : last + 1][keep] - origin) / MS
-    y = p[first : last + 1][keep]
-    tc0 = (t10 - origin) / MS - 0.25 * (t50 - t10) / MS
-    max_blur = max(4.0, 1.5 * dt / MS)
-    step = min(dt / MS / 8, 0.25)
-    amp = max(peak, 1e-3)
-    guess = np.array([tc0, 0.5 * amp, 0.0, min(dt / MS, 0.5 * max_blur)])
-    lower = [float(tl[0]) - 1.0, 0.01 * amp, -0.3 * amp, 0.0]
-    upper = [0.0, 3 * amp, 0.3 * amp, max_blur]
-    fits = [f for name in MODELS if (f := _fit_one(name, tl, y, guess, (lower, upper), step)) is not None]
+    base, peak = _first_peak(s, lo, hi)
+    _, t10 = _crossing(t, s, base, 0.1 * peak)
+    half_i, t50 = _crossing(t, s, base, 0.5 * peak)
+    end_i, _ = _crossing(t, s, base, END_LEVEL * peak)
+    end_i = max(end_i, half_i + 1)
+    rise = max(t50 - t10, dt)
+    # the filter spreads the onset ahead of contact by a few of its time constants
+    spread = 3.0 / response.cutoff_hz if response.cutoff_hz else 2 * dt
+    first = int(np.searchsorted(t, t10 - 2.0 * rise - spread - 0.005))
+    first = max(lo, min(first, half_i - 8))
+    last = min(hi - 1, end_i)
+    if not usable[first : last + 1].all():
+        good = usable[first : last + 1]
+        if int(good.sum()) < 8:
+            return None
+        last = first + int(np.argmin(good)) - 1  # fit up to the first clipped sample
+        if last - first < 8:
+            return None
+    origin = t[first]
+    tl = (t[first : last + 1] - origin) / MS
+    tl = tl[0] + (dt / MS) * np.arange(len(tl))  # the filter works on the nominal grid
+    y = p[first : last + 1]
+    tail = int(math.ceil(spread / dt * response.upsample)) + 2 * response.upsample
+    scale = max(rise / MS, dt / MS)
+    model = OnsetModel(tl, y, response, scale, tail)
+    tc0 = (t10 - origin) / MS - 0.5 * rise / MS
+    t_lo, t_hi = float(tl[0]), (t50 - origin) / MS
+    power_bounds = (np.array([t_lo, 0.6]), np.array([t_hi, 4.0]))
+    fits: list[_Fit] = []
+    power = _fit(model, "power", [np.array([tc0, 1.0]), np.array([tc0 - 0.5 * rise / MS, 2.0])], power_bounds)
+    if power is not None:
+        fits.append(power)
+        nyquist = 500.0 * response.upsample / (dt / MS)
+        ring_bounds = (np.array([t_lo, 0.6, 30.0, 0.01]), np.array([t_hi, 4.0, 0.95 * nyquist, 0.6]))
+        ring_starts = [
+            np.array([power.params[0], power.params[1], f, 0.1]) for f in (0.15 * nyquist, 0.35 * nyquist, 0.7 * nyquist)
+        ]
+        ring = _fit(model, "ringing", ring_starts, ring_bounds)
+        if ring is not None:
+            fits.append(ring)
     if not fits:
         return None
     best = min(fits, key=lambda f: f.aicc)
     raw = {f.name: math.exp(-0.5 * (f.aicc - best.aicc)) for f in fits}
     total = sum(raw.values())
     weights = {name: w / total for name, w in raw.items()}
-    spread = sum(weights[f.name] * (f.params[0] - best.params[0]) ** 2 for f in fits)
-    sigma = math.sqrt(best.sigma_tc**2 + spread + (0.05 * dt / MS) ** 2)
+    spread_var = sum(weights[f.name] * (f.params[0] - best.params[0]) ** 2 for f in fits)
+    inflation = response.correlation_length(1.0 / dt)
+    sigma = math.sqrt(
+        FIT_SCALE**2 * inflation * best.sigma_tc**2 + spread_var + (FLOOR * dt / MS) ** 2
+    )
+    tc = origin + best.params[0] * MS
     return ContactFit(
-        tc=origin + best.params[0] * MS,
+        tc=tc,
         sigma=sigma * MS,
         model=best.name,
-        rise=(t[last] - origin) / MS * MS - best.params[0] * MS,
-        blur=best.params[3] * MS,
+        rise=t50 - tc,
+        blur=(1.0 / (2 * math.pi * response.cutoff_hz)) if response.cutoff_hz else 0.0,
         weights=weights,
     )

@@ -23,6 +23,7 @@ from .errors import SignalError
 from .events import CollisionEvent, ContactEstimate, Finding
 from .kinematics import KMH, cumulative_velocity, velocity_at
 from .quality import check_rate, clipped_runs, gap_edges, nominal_period_ns, require_increasing
+from .response import Response, estimate_response
 from .regulatory import T0_DELTA_V, T0_WINDOW_S, TRIGGER_DELTA_V, TRIGGER_WINDOW_S, first_t0, trigger_and_lock
 
 FloatArray = npt.NDArray[np.float64]
@@ -34,6 +35,7 @@ BASELINE_NEAR_S = 0.05
 MERGE_S = 0.10
 LOW_SEVERITY_DELTA_V = 5.0 * KMH
 MIN_SUSTAINED_S = 0.030
+RESPONSE_WINDOW_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class _Context:
     def __post_init__(self) -> None:
         self.vx = cumulative_velocity(self.t, self.ax)
         self.vy = cumulative_velocity(self.t, self.ay)
+        # the median spectrum of up to two minutes of samples ignores the few segments a crash occupies
+        self.response: Response = estimate_response(self.ax[: int(RESPONSE_WINDOW_S / self.dt)], 1.0 / self.dt)
 
     def ns(self, seconds: float) -> int:
         return self.t_ns0 + round(seconds * 1e9)
@@ -264,7 +268,7 @@ def _event(ctx: _Context, c0: int, c1: int, previous_end: float, next_start: flo
             )
         )
         return None
-    fit = fit_contact(t, pulse, ctx.usable, lo, hi, ctx.dt)
+    fit = fit_contact(t, pulse, ctx.usable, lo, hi, ctx.dt, ctx.response)
     if fit is None:
         ctx.findings.append(Finding("no-contact-fit", "warning", "the pulse onset could not be fitted", when))
         tc, sigma_s = t[c0], 2 * ctx.dt

@@ -1,66 +1,72 @@
-"""Onset models of a crash pulse: how acceleration departs from the driving level at contact.
+"""Onset models of a crash pulse, seen through the recorder's filter.
 
-Whatever its overall shape (half-sine, haversine, triangular, skewed, measured), a pulse starts at contact and
-its first milliseconds follow the start of its Taylor expansion. The fit uses three such models, each zero
-before the contact time tc and, with x = (t − tc)/s for a fixed scale s:
+Whatever its overall shape (half-sine, haversine, triangular, skewed, measured), a pulse is zero before contact
+and its first part follows a power series in x = (t − tc)/s that starts with a free power p:
+``x^p · (a₀ + a₁x + a₂x²)`` — p = 1 for pulses that start with a slope, p = 2 for smooth (haversine-like)
+starts, anything between for crush that stiffens. Contact also excites the structure: a damped oscillation
+``b·e^(−ζωτ)·sin(ωτ)``, τ = t − tc, is the ``ringing`` variant.
 
-* ``linear`` — A·x (pulses that start with a slope: triangular, half-sine, most crush fronts);
-* ``quadratic`` — A·(x + c₂x²), c₂ ≥ 0 (pulses that start gently, like a haversine);
-* ``cubic`` — A·(x + c₂x² + c₃x³).
-
-Data that were low-pass filtered (SAE J211 CFC, anti-alias filters before down-sampling) look smeared: each
-model is convolved with a Gaussian of free width ``blur``, which stands for any phaseless low-pass.
+The amplitudes enter linearly and are solved exactly for each (tc, p[, ω, ζ]) (variable projection). Each
+model is rendered on a grid ``upsample`` times finer than the samples, passed through the recorder's own
+phaseless filter (:mod:`.response`) and sampled, so it is compared with the data exactly as the data were made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import gaussian_filter1d  # type: ignore[import-untyped]
+from scipy import signal  # type: ignore[import-untyped]
+
+from .response import Response
 
 FloatArray = npt.NDArray[np.float64]
-Shape = Callable[[FloatArray, FloatArray], FloatArray]
+
+TERMS = 3  # power-series terms x^p, x^(p+1), x^(p+2)
 
 
-def _linear(x: FloatArray, _: FloatArray) -> FloatArray:
-    return x
-
-
-def _quadratic(x: FloatArray, extra: FloatArray) -> FloatArray:
-    return np.asarray(x + extra[0] * x * x, dtype=np.float64)
-
-
-def _cubic(x: FloatArray, extra: FloatArray) -> FloatArray:
-    return np.asarray(x + extra[0] * x * x + extra[1] * x * x * x, dtype=np.float64)
-
-
-#: name -> (shape, number of extra coefficients, their bounds)
-MODELS: dict[str, tuple[Shape, int, tuple[tuple[float, float], ...]]] = {
-    "linear": (_linear, 0, ()),
-    "quadratic": (_quadratic, 1, ((0.0, 50.0),)),
-    "cubic": (_cubic, 2, ((0.0, 50.0), (-50.0, 50.0))),
-}
-
-
+@dataclass(frozen=True)
 class OnsetModel:
-    """Evaluates one onset model at the sample times ``t`` (ms) via a fine grid of ``step`` ms."""
+    """Sampled, filtered onset models on a fit window; times in ms from a local origin."""
 
-    def __init__(self, name: str, t: FloatArray, step: float, max_blur: float, scale: float) -> None:
-        self.name = name
-        self.shape, self.extra, self.extra_bounds = MODELS[name]
-        self.t = t
-        self.step = step
-        self.scale = scale
-        margin = 4 * max_blur + 2 * step
-        self.grid = np.arange(t[0] - margin, t[-1] + margin + step, step)
+    t: FloatArray  # sample times of the window (ms)
+    y: FloatArray  # the pulse at those samples
+    response: Response
+    scale: float  # ms: the rise's time scale, keeps the coefficients near 1
+    tail: int  # grid points rendered past the window so the backward filter pass sees the pulse go on
 
-    def __call__(self, params: FloatArray) -> FloatArray:
-        """Parameters: tc, amplitude, baseline, blur (ms), then the extra coefficients."""
-        tc, amplitude, baseline, blur = params[:4]
-        x = np.clip((self.grid - tc) / self.scale, 0.0, None)
-        rise = self.shape(x, params[4:])
-        if blur > 0.25 * self.step:
-            rise = gaussian_filter1d(rise, blur / self.step, mode="nearest", truncate=4.0)
-        return np.asarray(baseline + amplitude * np.interp(self.t, self.grid, rise), dtype=np.float64)
+    @property
+    def grid(self) -> FloatArray:
+        k = self.response.upsample
+        step = (self.t[1] - self.t[0]) / k
+        return np.asarray(self.t[0] + step * np.arange((len(self.t) - 1) * k + 1 + self.tail), dtype=np.float64)
+
+    def basis(self, params: FloatArray, ringing: bool) -> FloatArray:
+        """Columns: baseline, the power series, [ringing]; filtered and sampled at ``t``."""
+        tc, p = float(params[0]), float(params[1])
+        grid = self.grid
+        tau = np.clip(grid - tc, 0.0, None)
+        x = tau / self.scale
+        on = grid > tc
+        cols = [np.where(on, x ** (p + j), 0.0) for j in range(TERMS)]
+        if ringing:
+            omega = 2 * math.pi * float(params[2]) / 1000.0  # Hz -> rad/ms
+            zeta = float(params[3])
+            cols.append(np.where(on, np.exp(-zeta * omega * tau) * np.sin(omega * tau), 0.0))
+        shapes = np.stack(cols, axis=1)
+        sos = self.response.sos()
+        if sos is not None:
+            shapes = signal.sosfiltfilt(sos, shapes, axis=0, padtype="odd", padlen=min(len(grid) - 1, 3 * self.tail))
+        sampled = shapes[: (len(self.t) - 1) * self.response.upsample + 1 : self.response.upsample]
+        return np.column_stack((np.ones(len(self.t)), sampled))
+
+    def solve(self, params: FloatArray, ringing: bool) -> tuple[FloatArray, FloatArray]:
+        """(residual, amplitudes) of the best linear combination for the nonlinear ``params``."""
+        basis = self.basis(params, ringing)
+        norms = np.linalg.norm(basis, axis=0)
+        norms[norms == 0] = 1.0
+        coef, *_ = np.linalg.lstsq(basis / norms, self.y, rcond=None)
+        coef = coef / norms
+        return self.y - basis @ coef, coef

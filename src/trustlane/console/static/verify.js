@@ -67,9 +67,10 @@
   }
 
   async function parseVkey(vkey) {
-    const parts = vkey.trim().split("+");
-    if (parts.length !== 3) throw new Error("the key is not a vkey (name+id+key)");
-    const [name, idHex, material] = parts;
+    // name+hexid+base64: the name holds no '+', the base64 may
+    const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(vkey.trim());
+    if (!m) throw new Error("the key is not a vkey (name+id+key)");
+    const [, name, idHex, material] = m;
     const raw = b64Bytes(material);
     if (raw[0] !== 1 || raw.length !== 33) throw new Error("the key is not an Ed25519 note key");
     const keyId = (await sha256(enc.encode(name + "\n"), raw)).slice(0, 4);

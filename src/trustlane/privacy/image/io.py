@@ -54,7 +54,12 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
                 orientation = img.getexif().get(_ORIENTATION)
                 mode = "RGBA" if "A" in img.getbands() or "transparency" in img.info else "RGB"
                 pixels = np.array(img.convert(mode))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise UsageError(
+            f"{path}: the image is far above the limit of {max_pixels:,} pixels",
+            hint="split or downscale the image first",
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise MalformedInput(
             f"{path} is not a readable image ({exc})", hint="check that the file is a complete JPEG/PNG image"
         ) from None
@@ -81,6 +86,7 @@ def write_image(path: Path, image: LoadedImage) -> None:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=image.format, **options)
             f.flush()
+            os.fchmod(f.fileno(), 0o644)  # mkstemp makes it owner-only; the output is a normal file
             os.fsync(f.fileno())
         Path(tmp).replace(path)
     except BaseException:

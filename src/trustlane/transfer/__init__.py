@@ -1,0 +1,1 @@
+"""Cross-border transfer: decide and plan (rule packs), process (privacy processors), package, verify offline."""

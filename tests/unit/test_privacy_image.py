@@ -1,0 +1,160 @@
+"""Image anonymisation: masks are irreversible, the model runs at any size, bad images are refused."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import shared_path
+from trustlane.errors import MalformedInput, UsageError
+from trustlane.privacy import get
+from trustlane.privacy.image.boxes import Detection, iou, nms, pad
+from trustlane.privacy.image.faces import detect_faces
+from trustlane.privacy.image.io import LoadedImage, read_image, write_image
+from trustlane.privacy.image.masking import MIN_BLOCK, block_size, mask
+
+
+def _noise_image(h: int = 200, w: int = 300, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_fill_leaves_no_variance_and_touches_nothing_else() -> None:
+    img = _noise_image()
+    before = img.copy()
+    box = Detection(40.3, 50.7, 60.2, 30.1)
+    mask(img, [box], "fill")
+    x, y, w, h = box.pixels()
+    region = img[y : y + h, x : x + w].astype(float)
+    assert region.var() == 0.0
+    outside = np.ones(img.shape[:2], bool)
+    outside[y : y + h, x : x + w] = False
+    assert np.array_equal(img[outside], before[outside])
+
+
+def test_mosaic_blocks_are_flat_and_coarse() -> None:
+    img = _noise_image(400, 400)
+    box = Detection(10, 10, 200, 120)
+    mask(img, [box], "mosaic")
+    block = block_size(200, 120)
+    assert block >= max(MIN_BLOCK, 200 / 8)
+    for by in range(10, 130, block):
+        for bx in range(10, 210, block):
+            cell = img[by : min(by + block, 130), bx : min(bx + block, 210)].reshape(-1, 3)
+            assert (cell == cell[0]).all()
+    # A small box still gets blocks of at least 12 px: a 20 px plate becomes 2 blocks wide.
+    assert block_size(20, 8) == MIN_BLOCK
+
+
+def test_unknown_mask_is_refused() -> None:
+    with pytest.raises(ValueError, match="blur"):
+        mask(_noise_image(), [Detection(0, 0, 5, 5)], "blur")
+
+
+def test_boxes_pad_clip_and_suppress() -> None:
+    d = pad(Detection(5, 5, 10, 10), 0.5, 18, 100)
+    assert (d.x, d.y, d.w, d.h) == (0.0, 0.0, 18.0, 20.0)
+    a, b = Detection(0, 0, 10, 10, 0.9), Detection(1, 1, 10, 10, 0.5)
+    assert iou(a, b) > 0.6
+    assert nms([b, a, Detection(50, 50, 5, 5, 0.1)]) == [a, Detection(50, 50, 5, 5, 0.1)]
+    assert Detection(1.5, 2.2, 3.0, 4.0).pixels() == [1, 2, 4, 5]
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (416, 555), (720, 1280)])
+def test_centerface_runs_at_any_size(shape: tuple[int, int]) -> None:
+    img = np.full((*shape, 3), 128, np.uint8)
+    assert detect_faces(img) == []  # a flat grey picture holds no face
+
+
+def test_centerface_finds_the_annotated_faces() -> None:
+    folder = shared_path("vectors", "images")
+    notes = json.loads((folder / "annotations.json").read_text())
+    found = total = 0
+    for entry in notes["images"]:
+        if not entry["file"].startswith("dlib_"):
+            continue
+        rgb = np.asarray(Image.open(folder / entry["file"]).convert("RGB"))
+        dets = detect_faces(rgb)
+        for b in entry["boxes"]:
+            total += 1
+            found += any(iou(Detection(b["x"], b["y"], b["w"], b["h"]), d) >= 0.3 for d in dets)
+    assert total == 18
+    assert found >= 17
+
+
+def test_processor_validates_and_records_parameters() -> None:
+    p = get("image.anonymise")
+    assert p.validate({"mask": "blur", "face_threshold": 2}) != []
+    assert any("unknown setting" in s for s in p.validate({"colour": "red"}))
+    with pytest.raises(UsageError, match="mask must be one of"):
+        p.operate(_noise_image(), {"mask": "blur"})
+    record = p.parameters({"mask": "mosaic"})
+    assert record["processor"] == "image.anonymise" and record["settings"]["mask"] == "mosaic"
+    json.dumps(record)
+
+
+def test_processor_masks_with_alpha_kept_opaque() -> None:
+    rgba = np.dstack([_noise_image(64, 64), np.zeros((64, 64), np.uint8)])
+    result = get("image.anonymise").operate(rgba, {"faces": False, "plates": False})
+    assert result.faces == [] and result.plates == [] and np.array_equal(result.image, rgba)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)  # a few bytes: the header alone claims gigapixels
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 100_000, 100_000)
+    with pytest.raises(UsageError, match="above the limit"):
+        read_image(bomb)
+    # Between our limit and Pillow's own: our check, with the size named.
+    _png_header_only(bomb, 12_000, 10_000)
+    with pytest.raises(UsageError, match="12000×10000"):
+        read_image(bomb)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not an image at all", b"\xff\xd8\xff\xe0" + b"\x00" * 40, b"\x89PNG\r\n\x1a\n" + b"junk"]
+)
+def test_corrupt_files_name_the_file(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(content)
+    with pytest.raises(MalformedInput, match="broken.jpg"):
+        read_image(bad)
+
+
+def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
+    good = tmp_path / "good.jpg"
+    Image.fromarray(_noise_image()).save(good, quality=90)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(MalformedInput, match="cut.jpg"):
+        read_image(cut)
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp")])
+def test_write_keeps_format_and_drops_metadata(tmp_path: Path, fmt: str, suffix: str) -> None:
+    src = tmp_path / f"in{suffix}"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: kept
+    exif[0x8825] = {1: "N"}  # GPS: dropped
+    Image.fromarray(_noise_image()).save(src, format=fmt, exif=exif.tobytes())
+    img = read_image(src)
+    out = tmp_path / "out" / src.name
+    write_image(out, LoadedImage(img.pixels, img.format, img.orientation))
+    with Image.open(out) as back:
+        assert back.format == fmt
+        assert back.getexif().get(0x0112) == 6
+        assert 0x8825 not in back.getexif()
+    assert [p.name for p in out.parent.iterdir()] == [src.name]  # no temp file left
