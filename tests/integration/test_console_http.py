@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
+from fastapi import Request, Response
 
 from tests.integration.test_console_support import OVERSIGHT, World, console_world
+from trustlane.analysis.holder import Holder
 from trustlane.analysis.parties import ROLES
+from trustlane.analysis.queries import report_row
 from trustlane.analysis.verify import verify_report
-from trustlane.console.web import COOKIE
+from trustlane.api.app import NodeState
+from trustlane.console.analysis_pages import report_page
+from trustlane.console.web import COOKIE, Console, set_session
 from trustlane.node import Node
 
 
@@ -66,6 +72,17 @@ def test_login_sets_a_strict_http_only_cookie_and_logout_clears_it(world: World)
         assert client.get("/console/").status_code == 303
 
 
+def test_cookie_is_secure_over_https() -> None:
+    def request(scheme: str) -> Request:
+        return Request({"type": "http", "scheme": scheme, "method": "POST", "path": "/console/login",
+                        "headers": [(b"host", b"node.example")], "query_string": b""})  # fmt: skip
+
+    for scheme, secure in (("https", True), ("http", False)):
+        response = Response()
+        set_session(response, request(scheme), "tlt_x")
+        assert ("secure" in response.headers["set-cookie"].lower()) == secure
+
+
 def test_bad_token_and_open_redirect_refused(world: World) -> None:
     with httpx.Client(base_url=world.url, timeout=30) as client:
         bad = client.post("/console/login", data={"token": "tlt_wrong"}, headers={"Origin": world.url})
@@ -81,7 +98,8 @@ def test_cross_site_posts_refused(world: World) -> None:
         token = {"token": world.tokens["holder"]}
         assert client.post("/console/login", data=token, headers={"Origin": "https://evil.example"}).status_code == 403
         assert client.post("/console/login", data=token).status_code == 403  # neither Origin nor Referer
-        assert client.post("/console/login", data=token, headers={"Referer": "https://evil.example/x"}).status_code == 403
+        elsewhere = {"Referer": "https://evil.example/x"}
+        assert client.post("/console/login", data=token, headers=elsewhere).status_code == 403
         same = client.post("/console/login", data=token, headers={"Referer": f"{world.url}/console/login"})
         assert same.status_code == 303
         assert client.post("/console/logout", headers={"Origin": "https://evil.example"}).status_code == 403
@@ -166,3 +184,26 @@ def test_audit_form_and_bad_kind(world: World) -> None:
         assert "analysis.report" in trail
         assert client.get("/console/audit?kind=vehicle&id=x").status_code == 400
         assert client.get(f"/console/audit?kind=dataset&id={world.dataset}").status_code == 403
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="30" height="10"/></svg>'
+
+
+def test_report_plots_are_shown_as_images_and_nothing_else(world: World) -> None:
+    """Reports that carry ``output.plots`` ({name: data URI}) show each PNG/JPEG/SVG as an image, refuse the rest."""
+    with Node.open(world.home) as node, Holder(node) as holder:
+        report, _ = report_row(holder, world.report)
+        svg = "data:image/svg+xml;base64," + base64.b64encode(SVG).decode()
+        report["output"] = {**report["output"], "plots": {
+            "speed_profile": svg,
+            "script": "data:text/html;base64," + base64.b64encode(b"<script>alert(1)</script>").decode(),
+            "link": "javascript:alert(1)",
+            "broken": "data:image/png;base64,%%%",
+        }}  # fmt: skip
+        console = Console.create(NodeState(node, holder, allow_unisolated=False))
+        html = report_page(console, holder.parties.require("agency"), report).body.decode()
+    assert f'<img src="{svg}" alt="Plot: speed profile">' in html
+    assert html.count("<img") == 1 and "javascript:" not in html and "data:text/html" not in html
+    for name in ("script", "link", "broken"):
+        assert f"Plot {name} not shown" in html
+    assert "max kmh" in html  # the rest of the output is still shown

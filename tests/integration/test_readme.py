@@ -56,6 +56,22 @@ def test_quickstart_demo_runs_and_its_bundle_verifies_offline(tmp_path: Path) ->
     assert bundle.read_text().startswith("c2sp.org/tlog-proof@v1\n")
     assert re.search(r"checkpoint \d+ cosigned by \S+", done.stdout), done.stdout
 
+    # the report verification the demo prints, run as printed: the signed report verifies offline
+    report_cmd = re.search(r"^verify a report:\s+(trustlane report verify .*)$", done.stdout, re.MULTILINE)
+    assert report_cmd is not None, done.stdout
+    checked = subprocess.run(
+        [sys.executable, "-m", *shlex.split(report_cmd.group(1))],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0 and checked.stdout.startswith("valid: report"), checked.stderr
+    package_cmd = re.search(r"^\s+verify it:\s+(trustlane transfer verify .*)$", done.stdout, re.MULTILINE)
+    assert package_cmd is not None, done.stdout
+    checked = subprocess.run(
+        [sys.executable, "-m", *shlex.split(package_cmd.group(1))],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0 and checked.stdout.startswith("valid: package"), checked.stderr
+
     # the command the demo prints, run as printed (with this interpreter's trustlane)
     printed = re.search(r"^verify it yourself:\s+(trustlane ledger verify-bundle .*)$", done.stdout, re.MULTILINE)
     assert printed is not None, done.stdout
@@ -71,7 +87,7 @@ def test_quickstart_demo_runs_and_its_bundle_verifies_offline(tmp_path: Path) ->
     # and the disclosed event is what the bundle proves: an altered event is refused
     event_file = Path(argv[argv.index("--event") + 1])
     disclosed = json.loads(event_file.read_text())
-    disclosed["event"]["signals"] = disclosed["event"].get("signals", 0) + 1
+    disclosed["event"]["rows"] = disclosed["event"].get("rows", 0) + 1
     altered = tmp_path / "altered-event.json"
     altered.write_text(json.dumps(disclosed))
     argv[argv.index("--event") + 1] = str(altered)

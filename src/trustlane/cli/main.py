@@ -122,19 +122,17 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for the generated fleet data (repeatable runs).")] = 7,
     json_out: JsonOption = False,
 ) -> None:
-    """Run the evidence ledger end to end on loopback: nodes, witness, commitments, offline verification."""
-    import shutil
-
-    from trustlane.demo import run_demo
+    """The closed loop on loopback: nodes, witness, ingest, sandboxed analysis, signed reports, transfer."""
+    from trustlane.demo import clean, run_demo
 
     target = (workdir or Path("trustlane-demo")).absolute()
-    if target.exists():
-        shutil.rmtree(target)  # the demo owns this folder; a rerun starts clean
+    clean(target)  # the demo owns this folder; a rerun starts clean
     with err.status("starting") as status:
 
         def step(text: str) -> None:
             status.update(text)
-            err.print(f"[green]✓[/] {escape(text)}")
+            mark = "[yellow]![/]" if text.startswith("WARNING") else "[green]✓[/]"
+            err.print(f"{mark} {escape(text)}", soft_wrap=True)
 
         result = run_demo(target, seed, step)
     summary = {
@@ -142,24 +140,44 @@ def demo(
         "events": result.events,
         "checkpoint_size": result.checkpoint_size,
         "cosigned_by": result.cosigned_by,
+        "reports": result.reports,
+        "transfer": result.transfer,
         "bundle": str(result.bundle),
         "policy": str(result.policy),
-        "tamper_refused": result.tamper_refused,
-        "fsck_entries": result.fsck_entries,
+        "isolated": result.isolated,
         "seconds": round(result.seconds, 2),
     }
     if json_out:
         emit_json(summary)
         return
-    print(
-        f"\ncommitted {result.events} events; checkpoint {result.checkpoint_size} cosigned by "
-        f"{', '.join(result.cosigned_by)}; fsck verified {result.fsck_entries} entries "
-        f"in {result.seconds:.1f} s\n"
-        f"offline proof bundle: {result.bundle}\ntrust policy:         {result.policy}\n"
+    holder_vkey, witness_vkey = result.holder_vkey, result.witness_vkey
+    lines = [
+        "",
+        f"ingested a fleet day: {result.events} ledger entries; checkpoint {result.checkpoint_size} cosigned by "
+        f"{', '.join(result.cosigned_by)}",
+    ]
+    for entry in result.reports:
+        page = Path(entry["file"]).with_suffix(".html")
+        lines.append(f"report {entry['report']} ({entry['case']}): {entry['file']}")
+        lines.append(f"  for people:          {page}")
+        pdf = Path(entry["file"]).with_suffix(".pdf")
+        if pdf.exists():
+            lines.append(f"  PDF:                 {pdf}")
+    first = result.reports[0]["file"]
+    lines += [
+        f"verify a report:      trustlane report verify {first} --trust {holder_vkey} --witness {witness_vkey}",
+        f"transfer CN → EU:     {result.transfer['decision']} under {'; '.join(result.transfer['rules'])}",
+        f"  processing:         {', '.join(result.transfer['steps'])}",
+        f"  export package:     {result.transfer['package']}",
+        f"  verify it:          trustlane transfer verify {result.transfer['package']} --trust {holder_vkey} "
+        f"--witness {witness_vkey}",
+        f"offline proof bundle: {result.bundle}",
         f"verify it yourself:   trustlane ledger verify-bundle {result.bundle} --policy {result.policy} "
-        f"--event {result.workdir / 'event.json'}\n"
-        f"inspect the holder:   trustlane ledger verify --home {result.workdir / 'holder'}"
-    )
+        f"--event {result.workdir / 'event.json'}",
+        f"open the console:     trustlane serve --home {result.workdir / 'holder'}   (then http://127.0.0.1:8700/console)",
+        f"finished in {result.seconds:.1f} s",
+    ]
+    print("\n".join(lines))
 
 
 @app.command()

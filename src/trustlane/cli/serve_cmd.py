@@ -23,5 +23,5 @@ def serve(
 
     path: Path = resolve_home(home)
     app = create_app(path)
-    err.print(f"serving {path} on http://{host}:{port} (OpenAPI: /docs)")
+    err.print(f"serving {path} on http://{host}:{port} (console: /console/, OpenAPI: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -33,7 +33,6 @@ def report_page(console: Console, party: Party, r: dict[str, Any]) -> HTMLRespon
 
 
 def add_analysis_pages(router: APIRouter, console: Console) -> None:
-    node = console.state.node
     holder = console.state.holder
 
     def readable_contract(request: Request, contract_id: str) -> tuple[Contract, str]:

@@ -110,6 +110,21 @@ class Zone:
     visits: int
 
 
+def _first_outside(track: Track, i: int, radius_m: float) -> int:
+    """Index of the first sample after ``i`` farther than ``radius_m`` from it (``len`` if none), looking
+    through growing windows so a moving vehicle costs O(1) per sample, not O(n)."""
+    n, window = len(track), 64
+    start = i
+    while start < n:
+        end = min(n, start + window)
+        d = distance_m(track.lat[start:end], track.lon[start:end], float(track.lat[i]), float(track.lon[i]))
+        outside = np.nonzero(d > radius_m)[0]
+        if outside.size:
+            return start + int(outside[0])
+        start, window = end, window * 2
+    return n
+
+
 def find_stops(track: Track, min_dwell_s: float = 600.0, radius_m: float = 100.0, max_gap_s: float = 0) -> list[Stop]:
     """Runs of samples staying within ``radius_m`` of the run's first sample for at least ``min_dwell_s``.
 
@@ -119,9 +134,7 @@ def find_stops(track: Track, min_dwell_s: float = 600.0, radius_m: float = 100.0
     stops: list[Stop] = []
     n, i = len(track), 0
     while i < n:
-        d = distance_m(track.lat[i:], track.lon[i:], float(track.lat[i]), float(track.lon[i]))
-        outside = np.nonzero(d > radius_m)[0]
-        j = i + (int(outside[0]) if outside.size else n - i)  # first sample outside the radius
+        j = _first_outside(track, i, radius_m)
         if max_gap_s > 0:
             gaps = np.nonzero(np.diff(track.t_ns[i:j]) > max_gap_s * NS_PER_S)[0]
             if gaps.size:
@@ -138,7 +151,28 @@ def find_stops(track: Track, min_dwell_s: float = 600.0, radius_m: float = 100.0
             i = j
         else:
             i += 1
-    return stops
+    return _merge_adjacent(stops, radius_m, min_dwell_s)
+
+
+def _merge_adjacent(stops: list[Stop], radius_m: float, max_gap_s: float) -> list[Stop]:
+    """Join consecutive stops at one place: a run measured from its first sample can split when that sample
+    was taken while still arriving, at the edge of the radius."""
+    merged: list[Stop] = []
+    for s in stops:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and (s.start_ns - last.end_ns) / NS_PER_S <= max_gap_s
+            and float(distance_m(np.array([s.lat]), np.array([s.lon]), last.lat, last.lon)[0]) <= radius_m
+        ):
+            a, b = last.dwell_s, s.dwell_s
+            w = a / (a + b) if a + b > 0 else 0.5
+            merged[-1] = Stop(
+                last.lat * w + s.lat * (1 - w), last.lon * w + s.lon * (1 - w), last.start_ns, s.end_ns
+            )
+        else:
+            merged.append(s)
+    return merged
 
 
 def infer_zones(stops: list[Stop], merge_m: float = 250.0, zone_radius_m: float = 500.0, top: int = 2) -> list[Zone]:
@@ -178,17 +212,20 @@ def in_zones(track: Track, zones: list[Zone]) -> np.ndarray:
 
 
 def trim(track: Track, start_m: float = 0, end_m: float = 0, start_s: float = 0, end_s: float = 0) -> Track:
-    """Drop the first ``start_m`` metres *and* ``start_s`` seconds of a trip (whichever removes more), and the
-    same at the end: where a trip starts or ends is usually where someone lives or works."""
+    """Drop a trip's samples until it has first gone ``start_m`` (straight line) from where it started *and*
+    ``start_s`` have passed, and likewise before its end: where a trip starts or ends is usually where
+    someone lives or works. Straight-line distance, not path length, so GPS jitter while parked does not
+    count as driving away."""
     n = len(track)
     if n == 0:
         return track
-    dist = np.concatenate([[0.0], np.cumsum(step_lengths_m(track))])
+    from_start = distance_m(track.lat, track.lon, float(track.lat[0]), float(track.lon[0]))
+    to_end = distance_m(track.lat, track.lon, float(track.lat[-1]), float(track.lon[-1]))
     elapsed = (track.t_ns - track.t_ns[0]) / NS_PER_S
-    remaining_dist = dist[-1] - dist
-    remaining_s = (track.t_ns[-1] - track.t_ns) / NS_PER_S
-    keep = (dist >= start_m) & (elapsed >= start_s) & (remaining_dist >= end_m) & (remaining_s >= end_s)
-    return track.select(keep)
+    remaining = (track.t_ns[-1] - track.t_ns) / NS_PER_S
+    left_start = np.maximum.accumulate((from_start >= start_m) & (elapsed >= start_s))
+    before_end = np.maximum.accumulate(((to_end >= end_m) & (remaining >= end_s))[::-1])[::-1]
+    return track.select(left_start & before_end)
 
 
 def snap_to_grid(lat: np.ndarray, lon: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:

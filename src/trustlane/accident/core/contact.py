@@ -28,7 +28,7 @@ MS = 1e-3
 #: σ = sqrt((FIT_SCALE·σ_fit)² + spread² + (FLOOR·period)²): calibrated on development seeds 0–999.
 FIT_SCALE = 1.0
 FLOOR = 0.1
-END_LEVEL = 0.6  # the fit window ends where the pulse first reaches this fraction of its first peak
+END_LEVEL = 0.3  # the fit window ends where the pulse first reaches this fraction of its first peak
 
 
 @dataclass(frozen=True)

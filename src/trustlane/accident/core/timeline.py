@@ -365,11 +365,11 @@ def _demands(
     out: list[dict[str, Any]] = []
     for interval in bool_intervals(grid, active):
         start, end = interval["start"], interval["end"]
-        _pin(start, events, ("TRANSITION_DEMAND_PLANNED", "TRANSITION_DEMAND_UNPLANNED"))
-        by = start["by_ns"]
-        kind_code = _value_at(signals, DEMAND_TYPE, by)
+        first_sample = start["by_ns"]  # the demand's type and lead time are read where the status first shows it
+        kind_code = _value_at(signals, DEMAND_TYPE, first_sample)
         kind = str(decode_enum(DEMAND_TYPE, np.array([kind_code]))[0]) if kind_code is not None else ""
-        remaining = _value_at(signals, DEMAND_REMAINING, by)
+        remaining = _value_at(signals, DEMAND_REMAINING, first_sample)
+        _pin(start, events, ("TRANSITION_DEMAND_PLANNED", "TRANSITION_DEMAND_UNPLANNED"))
         next_i = int(np.searchsorted(grid, end["by_ns"])) if end["by_ns"] is not None else None
         after_state = str(states[next_i]) if next_i is not None else None
         outcome = {"driver": "taken-over", "mrm": "minimal-risk-manoeuvre", "system": "withdrawn"}.get(

@@ -87,11 +87,16 @@ def trigger_moments(t_ns: npt.NDArray[np.int64], ax: FloatArray, ay: FloatArray)
     return [int(t_ns[i]) for i in starts], change
 
 
-def _anchors(rec: Recording, t_ns: npt.NDArray[np.int64], ax: FloatArray, ay: FloatArray) -> list[tuple[int, int, int, str]]:
+def _anchors(
+    rec: Recording, t_ns: npt.NDArray[np.int64], ax: FloatArray, ay: FloatArray
+) -> list[tuple[int, int, int, str]]:
     """(anchor ns, crash, direction index, kind) for one recording."""
     truth = rec.truth
     contacts = [(int(c["contact_ns"]), int(c["end_ns"])) for c in truth["collisions"]]
-    out = [(c, 1, DIRECTIONS.index(d["direction"]), f"{rec.name}/contact") for (c, _), d in zip(contacts, truth["collisions"], strict=True)]
+    out = [
+        (c, 1, DIRECTIONS.index(d["direction"]), f"{rec.name}/contact")
+        for (c, _), d in zip(contacts, truth["collisions"], strict=True)
+    ]
     for event in truth["non_collision_events"]:
         if "t_ns" in event:
             out.append((int(event["t_ns"]), 0, -1, f"{rec.name}/{event['kind']}"))
@@ -120,7 +125,9 @@ def _anchors(rec: Recording, t_ns: npt.NDArray[np.int64], ax: FloatArray, ay: Fl
     return [a for a in out if lo <= a[0] <= hi]
 
 
-def snippets_of(name: str, seed: int, rate_hz: int) -> list[tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray, int, int, int, str]]:
+def snippets_of(
+    name: str, seed: int, rate_hz: int
+) -> list[tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray, int, int, int, str]]:
     rec = generate(name, seed, DURATION_S, rate_hz)
     t_ns, ax, ay, az = accel_arrays(rec)
     out = []

@@ -1,0 +1,339 @@
+"""The accident-report algorithm: ``run(inputs, params) -> dict``, the content of an accident report.
+
+This file is the ``algorithm.py`` of the sandboxed package that ``trustlane.accident.package`` builds: there it
+sits beside a verbatim copy of ``accident/core`` named ``accident_core`` and imports only that, numpy and scipy
+(trustlane is not importable in the sandbox). Inside trustlane (``trustlane accident report``) the same code runs
+in-process against ``trustlane.accident.core``.
+
+Everything it returns is an aggregate: figures, intervals, EDR-style window means and a downsampled filtered
+pulse — never a run of raw samples (the output gate refuses 8 consecutive raw samples and arrays over 2000
+numbers).
+
+params: ``case_id``, ``vehicle`` (the vehicle's pseudonym), ``clock_source``, ``input_digests`` (the node's
+description of the inputs), ``rule_sets`` (names; default all) — all optional.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+try:
+    from .core import detect as _detect
+    from .core import errors as _errors
+    from .core import j211 as _j211
+    from .core import liability as _liability
+    from .core import timeline as _timeline
+except ImportError:  # inside the sandbox: algorithm.py beside accident_core/
+    from accident_core import (  # type: ignore[import-not-found,no-redef]
+        detect as _detect,
+        errors as _errors,
+        j211 as _j211,
+        liability as _liability,
+        timeline as _timeline,
+    )
+
+FloatArray = npt.NDArray[np.float64]
+FORMAT = "trustlane/accident-report/v1"
+AXES = {
+    "longitudinal": ("Vehicle.Safety.CrashPulse.Longitudinal", "Vehicle.Acceleration.Longitudinal"),
+    "lateral": ("Vehicle.Safety.CrashPulse.Lateral", "Vehicle.Acceleration.Lateral"),
+    "vertical": ("Vehicle.Safety.CrashPulse.Vertical", "Vehicle.Acceleration.Vertical"),
+}
+SPEED = "Vehicle.Speed"
+#: Pre-crash history: (signal, unit, statistic). "fraction" = share of the window the flag was on.
+PRE_CRASH = (
+    (SPEED, "km/h", "mean"),
+    ("Vehicle.Chassis.Accelerator.PedalPosition", "percent", "mean"),
+    ("Vehicle.Chassis.Brake.PedalPosition", "percent", "mean"),
+    ("Vehicle.Chassis.Brake.IsPedalPressed", "fraction", "fraction"),
+    ("Vehicle.Chassis.SteeringWheel.Angle", "degrees", "mean"),
+    ("Vehicle.Chassis.SteeringWheel.AngularSpeed", "degrees/s", "max"),
+    ("Vehicle.AngularVelocity.Yaw", "degrees/s", "mean"),
+    ("Vehicle.ADAS.ABS.IsEngaged", "fraction", "fraction"),
+    ("Vehicle.ADAS.ESC.IsEngaged", "fraction", "fraction"),
+    ("Vehicle.ADAS.AEB.IsWarning", "fraction", "fraction"),
+    ("Vehicle.ADAS.AEB.IsEngaged", "fraction", "fraction"),
+)
+PRE_CRASH_S = 20.0
+PRE_CRASH_BIN_S = 0.5  # 2 Hz, as an EDR records pre-crash data
+PULSE_POINTS = 300
+PULSE_BEFORE_S = 0.05
+PULSE_AFTER_S = 0.10
+RESTRAINTS = {
+    "driver_belted": "Vehicle.Cabin.Seat.Row1.DriverSide.IsBelted",
+    "passenger_belted": "Vehicle.Cabin.Seat.Row1.PassengerSide.IsBelted",
+    "driver_airbag": "Vehicle.Cabin.Seat.Row1.DriverSide.Airbag.IsDeployed",
+    "passenger_airbag": "Vehicle.Cabin.Seat.Row1.PassengerSide.Airbag.IsDeployed",
+}
+KMH = 3.6
+
+
+def _finding(code: str, severity: str, message: str) -> dict[str, Any]:
+    return {"code": code, "severity": severity, "message": message}
+
+
+def _pick(inputs: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any] | None:
+    found = [(n, inputs[n]) for n in names if n in inputs and len(inputs[n].t_ns)]
+    return max(found, key=lambda pair: len(pair[1].t_ns)) if found else None
+
+
+def _floats(series: Any) -> FloatArray:
+    return np.asarray(series.values, dtype=np.float64)
+
+
+def _acceleration(inputs: Mapping[str, Any]) -> tuple[str, npt.NDArray[np.int64], FloatArray, FloatArray | None, Any]:
+    lon = _pick(inputs, AXES["longitudinal"])
+    if lon is None:
+        raise _errors.SignalError(
+            "no longitudinal acceleration among the inputs (looked for " + ", ".join(AXES["longitudinal"]) + ")",
+            hint="grant the acceleration signal (m/s², VSS name) to the analysis",
+        )
+    name, series = lon
+    t_ns = np.asarray(series.t_ns, dtype=np.int64)
+    lat = _pick(inputs, AXES["lateral"])
+    vert = _pick(inputs, AXES["vertical"])
+    y = None if lat is None else np.interp(t_ns, np.asarray(lat[1].t_ns), _floats(lat[1]))
+    z = None if vert is None else np.interp(t_ns, np.asarray(vert[1].t_ns), _floats(vert[1]))
+    return name, t_ns, _floats(series), y, z
+
+
+# --- aggregates ---------------------------------------------------------------------------------------------------
+
+
+def _round(values: FloatArray, digits: int) -> list[float | None]:
+    return [None if not math.isfinite(v) else round(v, digits) for v in values.tolist()]
+
+
+def window_stat(t_ns: Any, values: Any, edges_ns: npt.NDArray[np.int64], stat: str) -> FloatArray:
+    """Mean or max of each window [edges[i], edges[i+1]) (NaN for an empty window), vectorised."""
+    t = np.asarray(t_ns, dtype=np.int64)
+    v = np.asarray(values).astype(np.float64)
+    keep = np.isfinite(v)
+    t, v = t[keep], v[keep]
+    idx = np.searchsorted(t, edges_ns, side="left")
+    counts = np.diff(idx)
+    out = np.full(len(counts), np.nan)
+    full = counts > 0
+    if not full.any():
+        return out
+    if stat == "max":
+        # windows are contiguous, so each reduceat slice is exactly one non-empty window
+        out[full] = np.maximum.reduceat(v[: idx[-1]], idx[:-1][full])
+        return out
+    sums = np.concatenate(([0.0], np.cumsum(v[idx[0] : idx[-1]])))
+    local = idx - idx[0]
+    out[full] = (sums[local[1:]] - sums[local[:-1]])[full] / counts[full]
+    return out
+
+
+def pre_crash(inputs: Mapping[str, Any], t0_ns: int) -> dict[str, Any]:
+    """EDR-style history of the 20 s before T0: one value per 0.5 s window (means, maxima or on-fractions)."""
+    bins = round(PRE_CRASH_S / PRE_CRASH_BIN_S)
+    edges = t0_ns - np.arange(bins, -1, -1, dtype=np.int64) * round(PRE_CRASH_BIN_S * 1e9)
+    signals: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, unit, stat in PRE_CRASH:
+        series = inputs.get(name)
+        if series is None or len(series.t_ns) == 0:
+            missing.append(name)
+            continue
+        values = np.asarray(series.values)
+        if stat == "fraction":
+            values = _timeline.as_bool(values)[0].astype(np.float64)
+        result = window_stat(series.t_ns, values, edges, "max" if stat == "max" else "mean")
+        signals[name] = {"unit": unit, "statistic": stat, "values": _round(result, 2 if stat == "fraction" else 3)}
+    accel = _pick(inputs, AXES["longitudinal"])
+    if accel is not None:
+        result = window_stat(accel[1].t_ns, _floats(accel[1]), edges, "mean")
+        signals["longitudinal_acceleration"] = {"unit": "m/s^2", "statistic": "mean", "values": _round(result, 3)}
+    return {
+        "window_s": PRE_CRASH_BIN_S,
+        "start_offset_s": [round(-PRE_CRASH_S + i * PRE_CRASH_BIN_S, 3) for i in range(bins)],
+        "signals": signals,
+        "missing": missing,
+    }
+
+
+def pulse_summary(t_ns: npt.NDArray[np.int64], ax: FloatArray, ay: FloatArray, event: Any) -> dict[str, Any]:
+    """The CFC 60 pulse around one event, downsampled to at most 300 points, with its cumulative delta-V."""
+    t0, end = int(event.t0_ns), int(event.end_ns)
+    margin = 500_000_000  # filter on a wider stretch so the edges do not distort the window
+    a, b = np.searchsorted(t_ns, [t0 - margin, end + margin])
+    t, x, y = t_ns[a:b], ax[a:b], ay[a:b]
+    rate = 1e9 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    cfc = _j211.highest_class(rate)
+    if cfc is not None and len(t) > 32:
+        x, y = _j211.cfc_filter(x, rate, 60), _j211.cfc_filter(y, rate, 60)
+        filtering = "SAE J211 CFC 60 (phaseless)"
+    else:  # too slow for CFC 60: a centred 3-sample mean, so no raw sample is reproduced
+        kernel = np.ones(3) / 3
+        x, y = np.convolve(x, kernel, mode="same"), np.convolve(y, kernel, mode="same")
+        filtering = f"centred 3-sample mean (CFC 60 needs about 250 Hz; the data has {rate:.0f} Hz)"
+    lo, hi = np.searchsorted(t, [t0 - round(PULSE_BEFORE_S * 1e9), end + round(PULSE_AFTER_S * 1e9)])
+    t, x, y = t[lo:hi], x[lo:hi], y[lo:hi]
+    seconds = (t - t0) / 1e9
+    dvx = np.concatenate(([0.0], np.cumsum(0.5 * (x[1:] + x[:-1]) * np.diff(seconds)))) * KMH
+    dvy = np.concatenate(([0.0], np.cumsum(0.5 * (y[1:] + y[:-1]) * np.diff(seconds)))) * KMH
+    step = max(1, math.ceil(len(t) / PULSE_POINTS))
+    pick = slice(0, len(t), step)
+    return {
+        "filter": filtering,
+        "sample_rate_hz": round(rate, 3),
+        "every_nth_sample": step,
+        "t_ms": _round(seconds[pick] * 1e3, 3),
+        "longitudinal_ms2": _round(x[pick], 3),
+        "lateral_ms2": _round(y[pick], 3),
+        "delta_v_longitudinal_kmh": _round(dvx[pick], 3),
+        "delta_v_lateral_kmh": _round(dvy[pick], 3),
+        "contact_ms": round((event.contact.t_ns - t0) / 1e6, 3),
+        "contact_sigma_ms": round(event.contact.sigma_ms, 3),
+    }
+
+
+def restraints(inputs: Mapping[str, Any], t0_ns: int) -> dict[str, Any]:
+    """Belts at T0 (last sample before it) and airbag deployment in the 2 s after it."""
+    out: dict[str, Any] = {}
+    for key, name in RESTRAINTS.items():
+        series = inputs.get(name)
+        if series is None or len(series.t_ns) == 0:
+            out[key] = None
+            continue
+        t = np.asarray(series.t_ns, dtype=np.int64)
+        on, known = _timeline.as_bool(series.values)
+        if key.endswith("belted"):
+            i = int(np.searchsorted(t, t0_ns, side="right")) - 1
+            out[key] = bool(on[i]) if i >= 0 and known[i] else None
+            continue
+        a, b = np.searchsorted(t, [t0_ns - 500_000_000, t0_ns + 2_000_000_000])
+        fired = np.flatnonzero(on[a:b])
+        out[key] = {
+            "deployed": bool(len(fired)),
+            "first_seen_ms_after_t0": round((int(t[a + fired[0]]) - t0_ns) / 1e6, 1) if len(fired) else None,
+        }
+    return out
+
+
+# --- the learned model cross-check --------------------------------------------------------------------------------
+
+
+def _learned_module() -> Any:
+    return importlib.import_module(_timeline.__name__.rsplit(".", 1)[0] + ".learned")
+
+
+def learned_check(t_ns: Any, ax: FloatArray, ay: FloatArray, event: Any, findings: list[dict[str, Any]]) -> Any:
+    """The learned model's view of the event and whether it agrees with the physics fit (None: no model)."""
+    try:
+        model = _learned_module().LearnedModel.load()
+    except Exception as exc:  # a missing or broken model must not sink the report
+        findings.append(_finding("learned-model-unavailable", "info", f"learned model unavailable ({exc})"))
+        return None
+    contact = int(event.contact.t_ns)
+    a, b = np.searchsorted(t_ns, [contact - 1_000_000_000, contact + 1_000_000_000])
+    try:
+        got = model.assess(t_ns[a:b], ax[a:b], ay[a:b], contact_ns=contact)
+    except Exception as exc:
+        findings.append(_finding("learned-model-failed", "warning", f"the learned model failed: {exc}"))
+        return {"model_digest": str(model.digest), "available": False}
+    diff_ms = (int(got.contact_ns) - contact) / 1e6
+    combined = math.hypot(float(got.contact_sigma_ms), float(event.contact.sigma_ms))
+    return {
+        "available": True,
+        "model_digest": str(model.digest),
+        "crash_probability": round(float(got.crash_probability), 4),
+        "direction": str(got.direction),
+        "direction_probabilities": {str(k): round(float(v), 4) for k, v in got.direction_probabilities.items()},
+        "direction_agrees": str(got.direction) == event.direction,
+        "contact_ns": int(got.contact_ns),
+        "contact_sigma_ms": round(float(got.contact_sigma_ms), 3),
+        "contact_difference_ms": round(diff_ms, 3),
+        "contact_consistent": abs(diff_ms) <= 2 * combined,
+    }
+
+
+# --- the report ---------------------------------------------------------------------------------------------------
+
+
+def _core_digest() -> str:
+    """SHA-256 over the analysis core's files (names and bytes), as it ran."""
+    folder = Path(_timeline.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\n" + path.read_bytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _event_json(event: Any) -> dict[str, Any]:
+    out: dict[str, Any] = event.to_json()
+    return out
+
+
+def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The accident report content for the granted ``inputs`` (signal name -> series with t_ns and values)."""
+    findings: list[dict[str, Any]] = []
+    name, t_ns, ax, ay, az = _acceleration(inputs)
+    speed = inputs.get(SPEED)
+    detection = _detect.detect_collisions(
+        t_ns,
+        ax,
+        ay,
+        vertical=az,
+        speed_t_ns=None if speed is None else np.asarray(speed.t_ns),
+        speed_kmh=None if speed is None else _floats(speed),
+    )
+    findings += [f.to_json() for f in detection.findings]
+    timeline = _timeline.build_timeline(inputs)
+    findings += timeline.findings
+    clock = params.get("clock_source")
+    if not clock:
+        findings.append(_finding("clock-source-unstated", "warning", "the clock source of the data was not stated"))
+    events = detection.events
+    first = events[0] if events else None
+    lateral = ay if ay is not None else np.zeros(len(ax))
+    report: dict[str, Any] = {
+        "format": FORMAT,
+        "case_id": str(params.get("case_id", "")) or None,
+        "vehicle": str(params.get("vehicle", "")) or None,
+        "clock_source": str(clock) if clock else None,
+        "acceleration_signal": name,
+        "sample_rate_hz": round(detection.sample_rate_hz, 3),
+        "collision": first is not None,
+        "t0_ns": None if first is None else int(first.t0_ns),
+        "contact_ns": None if first is None else int(first.contact.t_ns),
+        "contact_sigma_ms": None if first is None else round(first.contact.sigma_ms, 4),
+        "events": [_event_json(e) for e in events],
+        "pre_crash": None,
+        "pulse": None,
+        "restraints": None,
+        "automation": timeline.to_json(),
+        "pre_crash_control": None,
+        "liability": None,
+        "learned": None,
+    }
+    if first is None:
+        findings.append(_finding("no-collision", "info", "no collision found: no pre-crash history or liability"))
+    else:
+        t0 = int(first.t0_ns)
+        report["pre_crash"] = pre_crash(inputs, t0)
+        report["pulse"] = pulse_summary(t_ns, ax, lateral, first)
+        report["restraints"] = restraints(inputs, t0)
+        report["pre_crash_control"] = _timeline.control_window(timeline, t0, 10.0)
+        report["liability"] = _liability.liability_indication(inputs, timeline, t0, params.get("rule_sets"))
+        report["learned"] = learned_check(t_ns, ax, lateral, first, findings)
+        for missing in report["pre_crash"]["missing"]:
+            findings.append(_finding("pre-crash-signal-missing", "info", f"no {missing} samples for the history"))
+    report["findings"] = findings
+    report["digests"] = {
+        "inputs": params.get("input_digests"),
+        "core": _core_digest(),
+        "rules": [s["sha256"] for s in (report["liability"] or {}).get("rule_sets", [])],
+        "model": (report["learned"] or {}).get("model_digest"),
+    }
+    return report
