@@ -32,13 +32,11 @@ try:
     from .core import liability as _liability
     from .core import timeline as _timeline
 except ImportError:  # inside the sandbox: algorithm.py beside accident_core/
-    from accident_core import (  # type: ignore[import-not-found,no-redef]
-        detect as _detect,
-        errors as _errors,
-        j211 as _j211,
-        liability as _liability,
-        timeline as _timeline,
-    )
+    from accident_core import detect as _detect  # type: ignore[import-not-found,no-redef]
+    from accident_core import errors as _errors  # type: ignore[no-redef]
+    from accident_core import j211 as _j211  # type: ignore[no-redef]
+    from accident_core import liability as _liability  # type: ignore[no-redef]
+    from accident_core import timeline as _timeline  # type: ignore[no-redef]
 
 FloatArray = npt.NDArray[np.float64]
 FORMAT = "trustlane/accident-report/v1"

@@ -13,7 +13,6 @@ top-level package. The bytes depend only on the source files, so the package dig
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -70,7 +69,7 @@ def build_algorithm_package(dest: Path) -> Path:
         _fill(staging)
         if dest.exists():
             dest.rmdir()
-        os.replace(staging, dest)
+        staging.replace(dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

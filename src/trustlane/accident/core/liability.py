@@ -164,19 +164,25 @@ def holds(condition: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
         return value is None
     if value is None:
         return False
-    tests = {
-        "present": lambda: True,
-        "true": lambda: value is True,
-        "false": lambda: value is False,
-        "eq": lambda: value == condition["value"],
-        "ne": lambda: value != condition["value"],
-        "in": lambda: value in condition["value"],
-        "lt": lambda: value < condition["value"],
-        "gte": lambda: value >= condition["value"],
-    }
-    if op not in tests:
-        raise RuleError(f"unknown operator {op!r} in a rule condition")
-    return bool(tests[op]())
+    return _compare(op, value, condition.get("value"))
+
+
+def _compare(op: str, value: Any, expected: Any) -> bool:
+    if op == "present":
+        return True
+    if op in ("true", "false"):
+        return value is (op == "true")
+    if op == "eq":
+        return bool(value == expected)
+    if op == "ne":
+        return bool(value != expected)
+    if op == "in":
+        return value in expected
+    if op == "lt":
+        return bool(value < expected)
+    if op == "gte":
+        return bool(value >= expected)
+    raise RuleError(f"unknown operator {op!r} in a rule condition")
 
 
 def _citation(rule: Mapping[str, Any]) -> str:

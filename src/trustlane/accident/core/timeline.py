@@ -511,23 +511,23 @@ def state_at(timeline: Timeline, t_ns: int) -> dict[str, Any]:
     """The state at ``t_ns`` as the samples around it show it: certain only when both neighbours agree."""
     grid = timeline.grid_ns
     i = int(np.searchsorted(grid, t_ns, side="right")) - 1
-    before = None if i < 0 else {"t_ns": int(grid[i]), "state": str(timeline.states[i])}
-    after = None if i + 1 >= len(grid) else {"t_ns": int(grid[i + 1]), "state": str(timeline.states[i + 1])}
-    exact = before is not None and before["t_ns"] == t_ns
+    before = None if i < 0 else (int(grid[i]), str(timeline.states[i]))
+    after = None if i + 1 >= len(grid) else (int(grid[i + 1]), str(timeline.states[i + 1]))
+    exact = before is not None and before[0] == t_ns
     if before is None:
         state = "unknown"
-    elif exact or (after is not None and after["state"] == before["state"]):
-        state = before["state"]
+    elif exact or after is None or after[1] == before[1]:
+        state = before[1]
     else:
-        state = before["state"] if after is None else "changing"
+        state = "changing"
     period = timeline.status_period_ms
-    stale = before is not None and period is not None and (t_ns - before["t_ns"]) > GAP_PERIODS * period * 1e6
+    stale = before is not None and period is not None and (t_ns - before[0]) > GAP_PERIODS * period * 1e6
     return {
         "t_ns": t_ns,
         "state": "unknown" if stale else state,
-        "level": str(timeline.levels[i]) or None if i >= 0 else None,
-        "sample_before": before,
-        "sample_after": after,
+        "level": (str(timeline.levels[i]) or None) if i >= 0 else None,
+        "sample_before": None if before is None else {"t_ns": before[0], "state": before[1]},
+        "sample_after": None if after is None else {"t_ns": after[0], "state": after[1]},
         "certain": bool(state != "changing" and not stale and before is not None and (exact or after is not None)),
     }
 
