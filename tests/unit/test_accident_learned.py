@@ -48,7 +48,7 @@ def test_digest_names_the_shipped_bytes_and_the_model_is_small(model: LearnedMod
 @pytest.mark.parametrize("rate", [1000, 500, 100])
 @pytest.mark.parametrize("scenario", ["front", "rear", "side-left", "side-right"])
 def test_collisions_are_recognised_sided_and_timed(model: LearnedModel, scenario: str, rate: int) -> None:
-    t_ns, ax, ay, az, truth = _accel(scenario, rate=rate)
+    t_ns, ax, ay, _, truth = _accel(scenario, rate=rate)
     (collision,) = truth["collisions"]
     contact = int(collision["contact_ns"])
     result = model.assess(t_ns, ax, ay, contact_ns=contact + 12_000_000)  # a proposal 12 ms late

@@ -52,7 +52,7 @@ def test_budget_refuses_once_exhausted_and_survives_reopening(tmp_path: Path) ->
         release("count", [1.0], again, 1e-6)
     # Another recipient of the same dataset has its own budget.
     assert PrivacyBudget(tmp_path, "fleet-2025", "court", epsilon=1.0).remaining().epsilon == 1.0
-    with pytest.raises(UsageError, match="cannot be raised"):
+    with pytest.raises(UsageError, match="is ε=1.0, δ=0.0, not ε=5.0"):
         PrivacyBudget(tmp_path, "fleet-2025", "insurer", epsilon=5.0)
 
 

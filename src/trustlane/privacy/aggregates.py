@@ -56,15 +56,26 @@ def _floats(values: Sequence[float]) -> list[float]:
     return out
 
 
+def _rho_for(epsilon: float, delta: float) -> float:
+    """The zCDP ρ whose (ε, δ)-DP conversion ε = ρ + 2·sqrt(ρ·ln(1/δ)) (Bun & Steinke 2016) meets ε."""
+    log_term = math.log(1 / delta)
+    return (math.sqrt(log_term + epsilon) - math.sqrt(log_term)) ** 2
+
+
 def _noise(measure_of: Any, epsilon: float, delta: float, mechanism: str) -> Any:
-    """The measurement built by ``measure_of(scale)`` with the smallest noise meeting (ε, δ) for one record."""
+    """The measurement built by ``measure_of(scale)`` with the smallest noise meeting (ε, δ) for one record.
+
+    Gaussian noise is calibrated in zCDP (a one-dimensional search) and then converted; the (ε, δ) that
+    OpenDP's own conversion gives is checked before use.
+    """
     if mechanism == "laplace":
         return dp.binary_search_chain(measure_of, d_in=1, d_out=epsilon, T=float)
-
-    def approx(scale: float) -> Any:
-        return dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(measure_of(scale)), delta)
-
-    return dp.binary_search_chain(approx, d_in=1, d_out=(epsilon, delta), T=float)
+    meas = dp.binary_search_chain(measure_of, d_in=1, d_out=_rho_for(epsilon, delta), T=float)
+    approx = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(meas), delta)
+    spent, _ = approx.map(1)
+    if spent > epsilon * (1 + 1e-9):
+        raise ArithmeticError(f"Gaussian calibration spent ε={spent} > {epsilon}")
+    return approx
 
 
 def _float_space() -> Any:

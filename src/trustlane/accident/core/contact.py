@@ -28,7 +28,8 @@ MS = 1e-3
 #: σ = sqrt((FIT_SCALE·σ_fit)² + spread² + (FLOOR·period)²): calibrated on development seeds 0–999.
 FIT_SCALE = 1.0
 FLOOR = 0.1
-END_LEVEL = 0.3  # the fit window ends where the pulse first reaches this fraction of its first peak
+P_MIN, P_MAX = 0.8, 3.0
+END_LEVEL = 0.5  # the fit window ends where the pulse first reaches this fraction of its first peak
 
 
 @dataclass(frozen=True)
@@ -135,15 +136,17 @@ def fit_contact(
     model = OnsetModel(tl, y, response, scale, tail)
     tc0 = (t10 - origin) / MS - 0.5 * rise / MS
     t_lo, t_hi = float(tl[0]), (t50 - origin) / MS
-    power_bounds = (np.array([t_lo, 0.6]), np.array([t_hi, 4.0]))
+    power_bounds = (np.array([t_lo, P_MIN]), np.array([t_hi, P_MAX]))
     fits: list[_Fit] = []
     power = _fit(model, "power", [np.array([tc0, 1.0]), np.array([tc0 - 0.5 * rise / MS, 2.0])], power_bounds)
     if power is not None:
         fits.append(power)
         nyquist = 500.0 * response.upsample / (dt / MS)
-        ring_bounds = (np.array([t_lo, 0.6, 30.0, 0.01]), np.array([t_hi, 4.0, 0.95 * nyquist, 0.6]))
+        # structural ringing is faster than the pulse: slower wiggles are the pulse's own shape
+        f_min = min(max(30.0, 1.5 / rise), 0.5 * nyquist)
+        ring_bounds = (np.array([t_lo, P_MIN, f_min, 0.02]), np.array([t_hi, P_MAX, 0.95 * nyquist, 0.3]))
         ring_starts = [
-            np.array([power.params[0], power.params[1], f, 0.1]) for f in (0.15 * nyquist, 0.35 * nyquist, 0.7 * nyquist)
+            np.array([power.params[0], power.params[1], f, 0.1]) for f in np.geomspace(f_min * 1.05, 0.9 * nyquist, 3)
         ]
         ring = _fit(model, "ringing", ring_starts, ring_bounds)
         if ring is not None:

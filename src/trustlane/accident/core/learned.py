@@ -100,9 +100,8 @@ def window_features(
             f"timestamps are not strictly increasing at sample {at}", hint="sort the samples and drop duplicates"
         )
     # integer arithmetic relative to the centre keeps sub-microsecond precision for epoch timestamps
-    lo = np.searchsorted(times, centre_ns - (CENTRE + 60) * 1_000_000)
-    hi = np.searchsorted(times, centre_ns + (WINDOW - CENTRE + 60) * 1_000_000)
-    lo, hi = max(int(lo) - 1, 0), min(int(hi) + 1, len(times))
+    lo = max(int(np.searchsorted(times, centre_ns - (CENTRE + 60) * 1_000_000)) - 1, 0)
+    hi = min(int(np.searchsorted(times, centre_ns + (WINDOW - CENTRE + 60) * 1_000_000)) + 1, len(times))
     rel = (times[lo:hi] - centre_ns).astype(np.float64) / 1e6  # ms
     if len(rel) < 4 or rel[0] > -NEEDED_BEFORE_MS or rel[-1] < NEEDED_AFTER_MS:
         raise SignalError(

@@ -24,7 +24,7 @@ from .response import Response
 
 FloatArray = npt.NDArray[np.float64]
 
-TERMS = 2  # power-series terms x^p, x^(p+1), x^(p+2)
+TERMS = 3  # power-series terms x^p, x^(p+1), x^(p+2)
 
 
 @dataclass(frozen=True)

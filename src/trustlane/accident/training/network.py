@@ -62,12 +62,12 @@ class Exported(nn.Module):
     def __init__(self, net: TemporalNet, sigma_scale: float) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("positions", torch.arange(WINDOW, dtype=torch.float32) - CENTRE)
         self.sigma_scale = float(sigma_scale)
 
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         crash, direction, contact = self.net(features)
-        mean, variance = contact_moments(contact, self.positions)
+        positions = torch.arange(WINDOW, dtype=torch.float32) - CENTRE
+        mean, variance = contact_moments(contact, positions)
         sigma = torch.sqrt(variance + 1.0 / 12.0) * self.sigma_scale  # 1/12 ms²: the spread within one bin
         return torch.sigmoid(crash), torch.softmax(direction, dim=1), mean, sigma
 

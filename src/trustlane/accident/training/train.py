@@ -7,7 +7,6 @@ offsets and augmentation; one CPU thread.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -139,21 +138,19 @@ def _without_onnx_package() -> Iterator[None]:
 def export(net: TemporalNet, sigma_scale: float, out: Path, check: Batch) -> dict[str, float]:
     """Write the ONNX model and check onnxruntime agrees with PyTorch on the validation windows."""
     model = Exported(net, sigma_scale).eval()
-    buffer = io.BytesIO()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".tmp-{out.name}")
     with _without_onnx_package():
         torch.onnx.export(
             model,
             (check.features[:2],),
-            buffer,
+            str(tmp),
             input_names=["features"],
             output_names=OUTPUTS,
             dynamic_axes={"features": {0: "batch"}, **{name: {0: "batch"} for name in OUTPUTS}},
             opset_version=17,
             dynamo=False,
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}")
-    tmp.write_bytes(buffer.getvalue())
     tmp.replace(out)
     loaded = LearnedModel.load(str(out))
     with torch.no_grad():

@@ -1,0 +1,110 @@
+"""`trustlane anonymize image`: the JSON contract, masks written in the input's format, bad input refused
+with nothing written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from PIL import Image
+
+from tests.conftest import shared_path
+from trustlane.cli import anonymize_cmd
+from trustlane.errors import TrustlaneError
+
+
+def _run(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run the command group as the console script does (a TrustlaneError becomes its exit code)."""
+    command = typer.main.get_command(anonymize_cmd.app)
+    try:
+        command.main(args=[str(a) for a in args], prog_name="trustlane anonymize", standalone_mode=False)
+        code = 0
+    except TrustlaneError as exc:
+        print(exc.diagnostics())
+        code = exc.exit_code
+    return code, capsys.readouterr().out
+
+
+def test_json_lines_and_masked_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = shared_path("vectors", "images")
+    names = ["dlib_2007_007763.jpg", "oa_eu_dev01.jpg"]
+    inputs = [folder / n for n in names]
+    out = tmp_path / "out"
+    code, text = _run("image", *inputs, "--out", out, "--json", capsys=capsys)
+    assert code == 0
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [r["file"] for r in records] == [str(p) for p in inputs]
+    for record, src in zip(records, inputs, strict=True):
+        assert set(record) == {"file", "faces", "plates"}
+        masked = np.asarray(Image.open(out / src.name).convert("RGB")).astype(float)
+        assert Image.open(out / src.name).format == "JPEG"
+        w, h = Image.open(src).size
+        for x, y, bw, bh in record["faces"] + record["plates"]:
+            assert all(isinstance(v, int) for v in (x, y, bw, bh))
+            assert 0 <= x < w and 0 <= y < h and x + bw <= w and y + bh <= h
+            inner = masked[y + 2 : y + bh - 2, x + 2 : x + bw - 2]  # JPEG ringing at the edges
+            if inner.size:
+                assert inner.std() < 3.0
+    assert len(records[0]["faces"]) >= 6  # the annotated group photo has 7 faces
+
+
+def test_mosaic_and_no_plates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = shared_path("vectors", "images", "dlib_2007_007763.jpg")
+    code, text = _run("image", src, "--out", tmp_path, "--json", "--mask", "mosaic", "--no-plates", capsys=capsys)
+    assert code == 0
+    record = json.loads(text)
+    assert record["plates"] == [] and record["faces"]
+    code, text = _run("image", src, "--out", tmp_path / "b", "--json", "--no-faces", "--no-plates", capsys=capsys)
+    assert json.loads(text) == {"file": str(src), "faces": [], "plates": []}
+    a = np.asarray(Image.open(src).convert("RGB")).astype(int)
+    b = np.asarray(Image.open(tmp_path / "b" / src.name).convert("RGB")).astype(int)
+    assert np.abs(a - b).mean() < 2  # re-encoded, not masked
+
+
+def test_png_stays_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "scene.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(src)
+    code, _ = _run("image", src, "--out", tmp_path / "o", "--json", capsys=capsys)
+    assert code == 0 and Image.open(tmp_path / "o" / "scene.png").format == "PNG"
+
+
+def test_corrupt_file_names_it_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(good)
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("this is text, not a JPEG")
+    out = tmp_path / "out"
+    code, text = _run("image", good, bad, "--out", out, "--json", capsys=capsys)
+    assert code == 2 and "notes.jpg" in text
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mask", "blur"], "mask must be one of"),
+        (["--face-threshold", "1.5"], "face_threshold"),
+    ],
+)
+def test_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    src = tmp_path / "a.png"
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(src)
+    code, text = _run("image", src, "--out", tmp_path / "o", *args, capsys=capsys)
+    assert code == 2 and message in text
+
+
+def test_missing_and_clashing_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _run("image", tmp_path / "nope.jpg", "--out", tmp_path / "o", capsys=capsys)
+    assert code == 2 and "nope.jpg" in text
+    src = tmp_path / "a.png"
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(src)
+    (tmp_path / "sub").mkdir()
+    shutil.copy(src, tmp_path / "sub" / "a.png")
+    code, text = _run("image", src, tmp_path / "sub" / "a.png", "--out", tmp_path / "o", capsys=capsys)
+    assert code == 2 and "share the name" in text
+    code, text = _run("image", src, "--out", tmp_path, capsys=capsys)
+    assert code == 2 and "inside --out" in text
