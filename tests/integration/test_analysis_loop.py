@@ -220,3 +220,20 @@ def test_witnessed_report_meets_the_quorum(home: Path, template: dict[str, Any],
     report["checkpoint"] = "\n".join(line for line in report["checkpoint"].split("\n") if "court" not in line)
     out.write_text(json.dumps(report))
     assert cli("report", "verify", out, "--trust", holder_vkey, "--witness", witness_vkey).code == 1
+
+
+def test_expired_contract_denies(home: Path, template: dict[str, Any]) -> None:
+    from trustlane.analysis.holder import Holder
+    from trustlane.analysis.service import AnalysisService, request_body, sign_request
+    from trustlane.node import Node
+
+    contract = _grant(home, template["dataset"], "speed-stats@1.0", "--until", "2099-12-31")
+    later = 4_102_444_800 * S + 1  # 2100-01-01, after the contract's last day
+    with Node.open(home) as node, Holder(node) as holder:
+        signer = holder.parties.signer("agency")
+        service = AnalysisService(holder, clock_ns=lambda: later)
+        outcome = service.run(sign_request(signer, request_body(contract, "agency", None, {}, now_ns=later)))
+    assert outcome.status == "denied" and "validity period has ended" in (outcome.reason or "")
+    trail = ok("audit", "--contract", contract, "--home", home, "--json").json()
+    decision = next(e["event"] for e in trail["events"] if e["type"] == "analysis.decision")
+    assert decision["allow"] is False and any("validity period" in r for r in decision["reasons"])

@@ -17,6 +17,16 @@ from trustlane.cli import anonymize_cmd
 from trustlane.errors import TrustlaneError
 
 
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB")).astype(float)
+
+
+def _format(path: Path) -> str | None:
+    with Image.open(path) as img:
+        return img.format
+
+
 def _run(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """Run the command group as the console script does (a TrustlaneError becomes its exit code)."""
     command = typer.main.get_command(anonymize_cmd.app)
@@ -40,9 +50,9 @@ def test_json_lines_and_masked_outputs(tmp_path: Path, capsys: pytest.CaptureFix
     assert [r["file"] for r in records] == [str(p) for p in inputs]
     for record, src in zip(records, inputs, strict=True):
         assert set(record) == {"file", "faces", "plates"}
-        masked = np.asarray(Image.open(out / src.name).convert("RGB")).astype(float)
-        assert Image.open(out / src.name).format == "JPEG"
-        w, h = Image.open(src).size
+        masked = _pixels(out / src.name)
+        assert _format(out / src.name) == "JPEG"
+        h, w = _pixels(src).shape[:2]
         for x, y, bw, bh in record["faces"] + record["plates"]:
             assert all(isinstance(v, int) for v in (x, y, bw, bh))
             assert 0 <= x < w and 0 <= y < h and x + bw <= w and y + bh <= h
@@ -60,8 +70,8 @@ def test_mosaic_and_no_plates(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert record["plates"] == [] and record["faces"]
     code, text = _run("image", src, "--out", tmp_path / "b", "--json", "--no-faces", "--no-plates", capsys=capsys)
     assert json.loads(text) == {"file": str(src), "faces": [], "plates": []}
-    a = np.asarray(Image.open(src).convert("RGB")).astype(int)
-    b = np.asarray(Image.open(tmp_path / "b" / src.name).convert("RGB")).astype(int)
+    a = _pixels(src)
+    b = _pixels(tmp_path / "b" / src.name)
     assert np.abs(a - b).mean() < 2  # re-encoded, not masked
 
 
@@ -69,7 +79,7 @@ def test_png_stays_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     src = tmp_path / "scene.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(src)
     code, _ = _run("image", src, "--out", tmp_path / "o", "--json", capsys=capsys)
-    assert code == 0 and Image.open(tmp_path / "o" / "scene.png").format == "PNG"
+    assert code == 0 and _format(tmp_path / "o" / "scene.png") == "PNG"
 
 
 def test_corrupt_file_names_it_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

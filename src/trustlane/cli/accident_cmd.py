@@ -41,3 +41,35 @@ def detect(
             )
         for f in result["findings"]:
             print(f"  {f['severity']}: {f['code']}: {f['message']}")
+
+
+@app.command()
+def report(
+    file: Annotated[Path, typer.Argument(help="Recording: CSV, Parquet or MDF4 with VSS-named signals.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.html and report.pdf.")],
+    case_id: Annotated[str | None, typer.Option("--case-id", help="Case id (default: the file name).")] = None,
+    vehicle: Annotated[str | None, typer.Option("--vehicle", help="The vehicle's pseudonym (never a VIN).")] = None,
+    clock_source: Annotated[str | None, typer.Option("--clock-source", help="Clock source of the data.")] = None,
+    rule_set: Annotated[
+        list[str] | None, typer.Option("--rule-set", help="Liability rule set (repeat; default all).")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Accident report (holder-side, no sandbox): collision timing, pre-crash history, who was in control,
+    a non-binding liability indication; writes report.json, report.html and report.pdf."""
+    from trustlane.accident.report.local import analyse_for_report, write_report
+
+    output = analyse_for_report(file, case_id=case_id, vehicle=vehicle, clock_source=clock_source, rule_sets=rule_set)
+    paths = write_report(output, out)
+    if json_out:
+        emit_json({"files": {k: str(v) for k, v in paths.items()}, "collision": output["collision"]})
+        return
+    indication = (output.get("liability") or {}).get("indication") or {}
+    print(f"{file}: {len(output['events'])} collision(s); report written to {out}")
+    if indication:
+        verdict = (
+            f"system side {indication['system_side']}, driver {indication['driver_side']}"
+            if indication["determinable"]
+            else "not determinable from the data"
+        )
+        print(f"  liability indication (non-binding): {verdict}")
