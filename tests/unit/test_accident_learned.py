@@ -139,3 +139,45 @@ def test_missing_or_damaged_model_is_refused(tmp_path: Path) -> None:
     damaged.write_bytes(DEFAULT_MODEL.read_bytes()[:5000])
     with pytest.raises(ModelError, match="not a usable ONNX model"):
         LearnedModel.load(str(damaged))
+
+
+def test_training_windows_carry_consistent_labels(tmp_path: Path) -> None:
+    from trustlane.accident.training.dataset import OFFSET_RANGE_MS, load_snippets, windows
+
+    data = load_snippets([7], cache=tmp_path)
+    kinds = [k.split("/")[1] for k in data.kind]
+    assert {"contact", "driving"} <= set(kinds)
+    for kind, crash, direction in zip(kinds, data.crash, data.direction, strict=True):
+        assert (kind == "contact") == bool(crash) == (direction >= 0)
+    again = load_snippets([7], cache=tmp_path)  # from the cache: same arrays
+    assert np.array_equal(again.ax, data.ax) and again.kind == data.kind
+    index = np.flatnonzero(data.crash)
+    features, offsets, direction = windows(data, index, np.random.default_rng(3), augment=True)
+    assert features.shape == (len(index), len(CHANNELS), WINDOW)
+    assert np.all((-offsets >= OFFSET_RANGE_MS[0]) & (-offsets <= OFFSET_RANGE_MS[1]))
+    swapped = {0: 0, 1: 1, 2: 3, 3: 2}
+    for k, got in zip(index, direction, strict=True):
+        assert got in (data.direction[k], swapped[int(data.direction[k])])
+    # the pulse starts where the window says the contact is: acceleration changes only after it
+    _, plain_offsets, _ = windows(data, index, np.random.default_rng(4), augment=False)
+    plain, _, _ = windows(data, index, np.random.default_rng(4), augment=False)
+    for row, offset in enumerate(plain_offsets):
+        contact = CENTRE + round(offset)
+        before = np.abs(plain[row, :2, contact - 40 : contact - 5]).max()
+        after = np.abs(plain[row, :2, contact + 5 : contact + 60]).max()
+        assert after > 3 * before
+
+
+@pytest.mark.slow
+def test_training_exports_an_onnx_model_that_agrees_with_pytorch(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="training needs the optional extra: pip install trustlane[train]")
+    from trustlane.accident.training.train import Settings, train
+
+    out = tmp_path / "model.onnx"
+    settings = Settings(train_recordings_per_scenario=1, validation_recordings_per_scenario=1, epochs=1)
+    record = train(settings, out, cache=tmp_path, log=False)
+    assert max(record["onnx_max_difference"].values()) < 1e-3  # type: ignore[attr-defined]
+    model = LearnedModel.load(str(out))
+    t_ns, ax, ay, _, truth = _accel("rear")
+    result = model.assess(t_ns, ax, ay, contact_ns=int(truth["collisions"][0]["contact_ns"]))
+    assert 0.0 <= result.crash_probability <= 1.0 and result.contact_sigma_ms > 0

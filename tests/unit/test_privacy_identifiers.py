@@ -86,7 +86,9 @@ def test_pseudonym_format_and_per_recipient_keys() -> None:
         pseudonym(VIN, b"short")
 
 
-@pytest.mark.parametrize("bad", ["", "1HGCM82633A00435", "1HGCM82633A0043521", "IHGCM82633A004352", "1HGCM8263-A004352"])
+@pytest.mark.parametrize(
+    "bad", ["", "1HGCM82633A00435", "1HGCM82633A0043521", "IHGCM82633A004352", "1HGCM8263-A004352"]
+)
 def test_not_a_vin(bad: str) -> None:
     with pytest.raises(MalformedInput, match="not a VIN"):
         check_vin(bad)

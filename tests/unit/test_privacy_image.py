@@ -98,7 +98,7 @@ def test_processor_validates_and_records_parameters() -> None:
     json.dumps(record)
 
 
-def test_processor_masks_with_alpha_kept_opaque() -> None:
+def test_processor_without_detectors_changes_nothing() -> None:
     rgba = np.dstack([_noise_image(64, 64), np.zeros((64, 64), np.uint8)])
     result = get("image.anonymise").operate(rgba, {"faces": False, "plates": False})
     assert result.faces == [] and result.plates == [] and np.array_equal(result.image, rgba)
@@ -130,7 +130,7 @@ def test_huge_image_is_refused_before_decoding(tmp_path: Path) -> None:
 def test_corrupt_files_name_the_file(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(content)
-    with pytest.raises(MalformedInput, match="broken.jpg"):
+    with pytest.raises(MalformedInput, match=r"broken\.jpg"):
         read_image(bad)
 
 
@@ -139,7 +139,7 @@ def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
     Image.fromarray(_noise_image()).save(good, quality=90)
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(good.read_bytes()[:2000])
-    with pytest.raises(MalformedInput, match="cut.jpg"):
+    with pytest.raises(MalformedInput, match=r"cut\.jpg"):
         read_image(cut)
 
 
@@ -158,3 +158,10 @@ def test_write_keeps_format_and_drops_metadata(tmp_path: Path, fmt: str, suffix:
         assert back.getexif().get(0x0112) == 6
         assert 0x8825 not in back.getexif()
     assert [p.name for p in out.parent.iterdir()] == [src.name]  # no temp file left
+
+
+def test_fill_makes_alpha_opaque() -> None:
+    rgba = np.dstack([_noise_image(64, 64), np.zeros((64, 64), np.uint8)])
+    mask(rgba, [Detection(8, 8, 20, 20)], "fill")
+    assert (rgba[8:28, 8:28, :3] == 0).all() and (rgba[8:28, 8:28, 3] == 255).all()
+    assert (rgba[40:, 40:, 3] == 0).all()

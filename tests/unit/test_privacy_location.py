@@ -19,7 +19,6 @@ from trustlane.privacy.location import (
     infer_zones,
     planar_laplace_radii,
     snap_to_grid,
-    step_lengths_m,
     trim,
 )
 
@@ -119,7 +118,12 @@ def test_planar_laplace_radius_distribution() -> None:
 def test_geoind_moves_points_by_the_expected_distance() -> None:
     track = _commuter(1)
     out = get("location.geoind").operate(track, {"epsilon_per_m": 0.02, "seed": 1})
-    moved = np.array([distance_m(out.lat[i : i + 1], out.lon[i : i + 1], track.lat[i], track.lon[i])[0] for i in range(0, len(track), 50)])
+    moved = np.array(
+        [
+            distance_m(out.lat[i : i + 1], out.lon[i : i + 1], track.lat[i], track.lon[i])[0]
+            for i in range(0, len(track), 50)
+        ]
+    )
     assert moved.mean() == pytest.approx(100, rel=0.1)
     assert np.array_equal(out.t_ns, track.t_ns)
     assert get("location.geoind").validate({}) == ["location.geoind: setting 'epsilon_per_m' is required"]

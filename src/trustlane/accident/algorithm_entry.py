@@ -46,20 +46,26 @@ AXES = {
     "vertical": ("Vehicle.Safety.CrashPulse.Vertical", "Vehicle.Acceleration.Vertical"),
 }
 SPEED = "Vehicle.Speed"
-#: Pre-crash history: (signal, unit, statistic). "fraction" = share of the window the flag was on.
+#: Pre-crash history: (signal, unit, statistic, resolution). Window values that differ by less than the
+#: resolution from the start of a segment are merged, so the history is a step function, not a sample list.
 PRE_CRASH = (
-    (SPEED, "km/h", "mean"),
-    ("Vehicle.Chassis.Accelerator.PedalPosition", "percent", "mean"),
-    ("Vehicle.Chassis.Brake.PedalPosition", "percent", "mean"),
-    ("Vehicle.Chassis.Brake.IsPedalPressed", "fraction", "fraction"),
-    ("Vehicle.Chassis.SteeringWheel.Angle", "degrees", "mean"),
-    ("Vehicle.Chassis.SteeringWheel.AngularSpeed", "degrees/s", "max"),
-    ("Vehicle.AngularVelocity.Yaw", "degrees/s", "mean"),
-    ("Vehicle.ADAS.ABS.IsEngaged", "fraction", "fraction"),
-    ("Vehicle.ADAS.ESC.IsEngaged", "fraction", "fraction"),
-    ("Vehicle.ADAS.AEB.IsWarning", "fraction", "fraction"),
-    ("Vehicle.ADAS.AEB.IsEngaged", "fraction", "fraction"),
+    (SPEED, "km/h", "mean", 0.5),
+    ("Vehicle.Chassis.Accelerator.PedalPosition", "percent", "mean", 1.0),
+    ("Vehicle.Chassis.Brake.PedalPosition", "percent", "mean", 1.0),
+    ("Vehicle.Chassis.SteeringWheel.Angle", "degrees", "mean", 1.0),
+    ("Vehicle.Chassis.SteeringWheel.AngularSpeed", "degrees/s", "max", 5.0),
+    ("Vehicle.AngularVelocity.Yaw", "degrees/s", "mean", 0.5),
 )
+PRE_CRASH_FLAGS = (
+    "Vehicle.Chassis.Brake.IsPedalPressed",
+    "Vehicle.ADAS.ABS.IsEngaged",
+    "Vehicle.ADAS.ESC.IsEngaged",
+    "Vehicle.ADAS.AEB.IsWarning",
+    "Vehicle.ADAS.AEB.IsEngaged",
+)
+ACCELERATION_RESOLUTION = 0.2  # m/s², for the longitudinal acceleration history
+FLAG_MERGE_S = 0.2  # on-periods closer than this are one period
+MAX_FLAG_PERIODS = 50
 PRE_CRASH_S = 20.0
 PRE_CRASH_BIN_S = 0.5  # 2 Hz, as an EDR records pre-crash data
 PULSE_POINTS = 300
@@ -132,32 +138,92 @@ def window_stat(t_ns: Any, values: Any, edges_ns: npt.NDArray[np.int64], stat: s
     return out
 
 
+def significant(value: float, digits: int = 6) -> float | None:
+    """``value`` to ``digits`` significant digits: computed figures keep their precision (None if not finite)."""
+    if not math.isfinite(value):
+        return None
+    return float(f"{value:.{digits}g}")
+
+
+def _sig(values: FloatArray, digits: int = 6) -> list[float | None]:
+    return [significant(v, digits) for v in values.tolist()]
+
+
+def segments(offsets: list[float], window_s: float, values: FloatArray, resolution: float) -> list[dict[str, Any]]:
+    """Consecutive windows merged while they stay within ``resolution`` of the segment's first window."""
+    out: list[dict[str, Any]] = []
+    current: list[float] = []
+    start = 0
+    for i, v in enumerate([*values.tolist(), math.nan]):
+        if current and (not math.isfinite(v) or abs(v - current[0]) >= resolution):
+            out.append(
+                {
+                    "from_s": round(offsets[start], 3),
+                    "to_s": round(offsets[i - 1] + window_s, 3),
+                    "value": significant(float(np.mean(current)), 5),
+                }
+            )
+            current = []
+        if math.isfinite(v):
+            if not current:
+                start = i
+            current.append(v)
+    return out
+
+
+def flag_periods(series: Any, t0_ns: int, lo_ns: int) -> list[dict[str, float]]:
+    """Periods a flag was on in [lo, T0], in seconds from T0 (near ones merged)."""
+    t = np.asarray(series.t_ns, dtype=np.int64)
+    a, b = np.searchsorted(t, [lo_ns, t0_ns], side="left")
+    t = t[a:b]
+    on = _timeline.as_bool(np.asarray(series.values)[a:b])[0]
+    periods: list[dict[str, float]] = []
+    for item in _timeline.bool_intervals(t, on):
+        start = (item["start"]["by_ns"] - t0_ns) / 1e9
+        end = ((item["end"]["by_ns"] or t0_ns) - t0_ns) / 1e9
+        if periods and start - periods[-1]["to_s"] < FLAG_MERGE_S:
+            periods[-1]["to_s"] = round(end, 2)
+        else:
+            periods.append({"from_s": round(start, 2), "to_s": round(end, 2)})
+    return periods[:MAX_FLAG_PERIODS]
+
+
 def pre_crash(inputs: Mapping[str, Any], t0_ns: int) -> dict[str, Any]:
-    """EDR-style history of the 20 s before T0: one value per 0.5 s window (means, maxima or on-fractions)."""
+    """EDR-style history of the 20 s before T0: 0.5 s window statistics as step segments, and flag periods."""
     bins = round(PRE_CRASH_S / PRE_CRASH_BIN_S)
     edges = t0_ns - np.arange(bins, -1, -1, dtype=np.int64) * round(PRE_CRASH_BIN_S * 1e9)
+    offsets = [round(-PRE_CRASH_S + i * PRE_CRASH_BIN_S, 3) for i in range(bins)]
     signals: dict[str, Any] = {}
     missing: list[str] = []
-    for name, unit, stat in PRE_CRASH:
+    for name, unit, stat, resolution in PRE_CRASH:
         series = inputs.get(name)
         if series is None or len(series.t_ns) == 0:
             missing.append(name)
             continue
-        values = np.asarray(series.values)
-        if stat == "fraction":
-            values = _timeline.as_bool(values)[0].astype(np.float64)
-        result = window_stat(series.t_ns, values, edges, "max" if stat == "max" else "mean")
-        signals[name] = {"unit": unit, "statistic": stat, "values": _round(result, 2 if stat == "fraction" else 3)}
+        result = window_stat(series.t_ns, _floats(series), edges, stat)
+        signals[name] = {
+            "unit": unit,
+            "statistic": stat,
+            "resolution": resolution,
+            "segments": segments(offsets, PRE_CRASH_BIN_S, result, resolution),
+        }
     accel = _pick(inputs, AXES["longitudinal"])
     if accel is not None:
         result = window_stat(accel[1].t_ns, _floats(accel[1]), edges, "mean")
-        signals["longitudinal_acceleration"] = {"unit": "m/s^2", "statistic": "mean", "values": _round(result, 3)}
-    return {
-        "window_s": PRE_CRASH_BIN_S,
-        "start_offset_s": [round(-PRE_CRASH_S + i * PRE_CRASH_BIN_S, 3) for i in range(bins)],
-        "signals": signals,
-        "missing": missing,
-    }
+        signals["longitudinal_acceleration"] = {
+            "unit": "m/s^2",
+            "statistic": "mean",
+            "resolution": ACCELERATION_RESOLUTION,
+            "segments": segments(offsets, PRE_CRASH_BIN_S, result, ACCELERATION_RESOLUTION),
+        }
+    flags: dict[str, Any] = {}
+    for name in PRE_CRASH_FLAGS:
+        series = inputs.get(name)
+        if series is None or len(series.t_ns) == 0:
+            missing.append(name)
+            continue
+        flags[name] = flag_periods(series, t0_ns, int(edges[0]))
+    return {"window_s": PRE_CRASH_BIN_S, "from_s": -PRE_CRASH_S, "signals": signals, "flags": flags, "missing": missing}
 
 
 def pulse_summary(t_ns: npt.NDArray[np.int64], ax: FloatArray, ay: FloatArray, event: Any) -> dict[str, Any]:
@@ -187,10 +253,10 @@ def pulse_summary(t_ns: npt.NDArray[np.int64], ax: FloatArray, ay: FloatArray, e
         "sample_rate_hz": round(rate, 3),
         "every_nth_sample": step,
         "t_ms": _round(seconds[pick] * 1e3, 3),
-        "longitudinal_ms2": _round(x[pick], 3),
-        "lateral_ms2": _round(y[pick], 3),
-        "delta_v_longitudinal_kmh": _round(dvx[pick], 3),
-        "delta_v_lateral_kmh": _round(dvy[pick], 3),
+        "longitudinal_ms2": _sig(x[pick]),
+        "lateral_ms2": _sig(y[pick]),
+        "delta_v_longitudinal_kmh": _sig(dvx[pick]),
+        "delta_v_lateral_kmh": _sig(dvy[pick]),
         "contact_ms": round((event.contact.t_ns - t0) / 1e6, 3),
         "contact_sigma_ms": round(event.contact.sigma_ms, 3),
     }

@@ -8,10 +8,13 @@ Parquet unit); ``g`` is converted. A missing unit is checked against gravity on 
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from trustlane.accident.core import SignalError, detect_collisions
 from trustlane.accident.core.events import Finding
@@ -19,6 +22,9 @@ from trustlane.accident.core.quality import UnitEvidence, unit_from_gravity, uni
 from trustlane.errors import MalformedInput, UsageError
 from trustlane.ingest.model import Channel
 from trustlane.ingest.readers import read_recording
+from trustlane.ingest.readers.checks import require_increasing
+from trustlane.ingest.readers.headers import TIME_COLUMN_NAMES, find_time_column, split_unit
+from trustlane.ingest.readers.timecol import time_column_ns
 from trustlane.ingest.units import find_unit
 
 AXES = {
@@ -27,6 +33,64 @@ AXES = {
     "vertical": ("Vehicle.Safety.CrashPulse.Vertical", "Vehicle.Acceleration.Vertical"),
 }
 SPEED = "Vehicle.Speed"
+NEEDED = frozenset((*AXES["longitudinal"], *AXES["lateral"], *AXES["vertical"], SPEED))
+_ORDER_HINT = "sort the rows by time and remove duplicate rows (several signals at one time belong in one row)"
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise MalformedInput(f"{path}: unreadable CSV header ({exc})", hint="a CSV recording is UTF-8 text") from None
+
+
+def read_csv_signals(path: Path) -> dict[str, Channel]:
+    """Only the time column and the signals collision timing uses, parsed as numbers by pyarrow.
+
+    Empty cells are times at which a signal has no sample (multi-rate rows). A 30-minute, 1 kHz recording with
+    dozens of other columns reads in a second or two instead of converting every column from text.
+    """
+    headers = _csv_header(path)
+    time_index = find_time_column(headers)
+    if time_index is None:
+        raise MalformedInput(
+            f"{path}: no time column among {', '.join(repr(h) for h in headers[:12])}",
+            hint=f"name the time column one of: {', '.join(TIME_COLUMN_NAMES)}",
+        )
+    wanted = {h: split_unit(h) for h in headers if split_unit(h)[0] in NEEDED}
+    time_header = headers[time_index]
+    options = pacsv.ConvertOptions(
+        include_columns=[time_header, *wanted],
+        column_types={h: pa.float64() for h in wanted},
+        null_values=[""],
+        strings_can_be_null=True,
+    )
+    try:
+        table = pacsv.read_csv(path, convert_options=options)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise MalformedInput(
+            f"{path}: {str(exc).splitlines()[0]}",
+            hint="signal columns hold numbers (empty where a signal has no sample); every line has every field",
+        ) from None
+
+    def row(i: int) -> str:
+        return f"data row {i + 1}"
+
+    times = time_column_ns(table.column(time_header), where=f"{path}: time column {time_header!r}", name_row=row)
+    require_increasing(times, where=str(path), locate=row, hint=_ORDER_HINT)
+    out: dict[str, Channel] = {}
+    for header, (name, unit) in wanted.items():
+        values = table.column(header).to_numpy().astype(np.float64, copy=False)
+        present = ~np.isnan(values)
+        out[name] = Channel(name, unit, times[present], values[present])
+    return out
+
+
+def _signals(path: Path) -> dict[str, Channel]:
+    if path.suffix.lower() == ".csv":
+        return read_csv_signals(path)
+    return {c.name: c for c in read_recording(path).channels}
 
 
 def _pick(channels: dict[str, Channel], names: tuple[str, ...]) -> Channel | None:
@@ -58,8 +122,7 @@ def _factor(channel: Channel, source: Path) -> float | None:
 
 def analyse_file(path: Path) -> dict[str, Any]:
     """``{"file", "events", "findings", "sample_rate_hz", "acceleration"}`` for one recording."""
-    recording = read_recording(path)
-    channels = {c.name: c for c in recording.channels}
+    channels = _signals(path)
     lon = _pick(channels, AXES["longitudinal"])
     if lon is None:
         raise UsageError(

@@ -195,3 +195,18 @@ def accident(
     from trustlane.bench.accident import accuracy
 
     _run("accident", accuracy, json_out, n=n)
+
+
+@app.command("privacy")
+def privacy_cmd(
+    images: Annotated[
+        str | None, typer.Option(help="Annotated image folder (default ../shared/vectors/images).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(help="Throughput rounds over the 1280x720 frames.")] = 1,
+    upscale_pass: Annotated[bool, typer.Option(help="Also measure face recall with a 2x upscale.")] = True,
+    json_out: JsonOption = False,
+) -> None:
+    """Privacy processing: detection recall, image throughput, location and DP figures."""
+    from trustlane.bench.privacy import privacy
+
+    _run("privacy", privacy, json_out, images=images, rounds=rounds, upscale_pass=upscale_pass)

@@ -18,6 +18,7 @@ from trustlane.cli import (
     accident_cmd,
     algorithm_cmd,
     analysis_cmd,
+    anonymize_cmd,
     bench_cmd,
     compliance_cmd,
     contract_cmd,
@@ -62,6 +63,7 @@ app.add_typer(compliance_cmd.app, name="compliance")
 app.add_typer(accident_cmd.app, name="accident")
 app.add_typer(sample_cmd.app, name="sample")
 app.add_typer(transfer_cmd.app, name="transfer")
+app.add_typer(anonymize_cmd.app, name="anonymize")
 
 
 @app.callback()

@@ -72,7 +72,7 @@ def _noise(measure_of: Any, epsilon: float, delta: float, mechanism: str) -> Any
         return dp.binary_search_chain(measure_of, d_in=1, d_out=epsilon, T=float)
     meas = dp.binary_search_chain(measure_of, d_in=1, d_out=_rho_for(epsilon, delta), T=float)
     approx = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(meas), delta)
-    spent, _ = approx.map(1)
+    spent, _ = approx.map(1)  # type: ignore[no-untyped-call]
     if spent > epsilon * (1 + 1e-9):
         raise ArithmeticError(f"Gaussian calibration spent ε={spent} > {epsilon}")
     return approx

@@ -167,9 +167,7 @@ def _merge_adjacent(stops: list[Stop], radius_m: float, max_gap_s: float) -> lis
         ):
             a, b = last.dwell_s, s.dwell_s
             w = a / (a + b) if a + b > 0 else 0.5
-            merged[-1] = Stop(
-                last.lat * w + s.lat * (1 - w), last.lon * w + s.lon * (1 - w), last.start_ns, s.end_ns
-            )
+            merged[-1] = Stop(last.lat * w + s.lat * (1 - w), last.lon * w + s.lon * (1 - w), last.start_ns, s.end_ns)
         else:
             merged.append(s)
     return merged

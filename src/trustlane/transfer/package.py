@@ -108,11 +108,17 @@ def _risk(series: Series) -> dict[str, Any]:
     _, lon = series[LONGITUDE]
     cells = {(round(float(a), 2), round(float(b), 2)) for a, b in zip(lat, lon, strict=True)}
     out: dict[str, Any] = {"positions": int(t.size), "distinct_cells_0_01deg": len(cells)}
-    try:
-        risk = processors.get("risk.trajectory")
-        out["trajectory"] = risk.operate([(t, lat, lon)], {})
-    except UsageError as exc:
-        out["trajectory"] = {"unavailable": exc.message}
+    from trustlane.privacy.location import Track
+
+    settings = {"points": 4, "cell_m": 1000.0, "bin_s": 3600.0, "seed": 0}
+    report = processors.get("risk.report").operate({"trajectories": [Track.of(t, lat, lon)]}, settings)
+    out["trajectory"] = report
+    out["settings"] = settings
+    out["note"] = (
+        "uniqueness is measured among the trajectories of this package; with a single vehicle it is 1 by "
+        "construction — the residual risk is linkage with outside knowledge, which the zones, trimming and "
+        "coarsening above reduce"
+    )
     return out
 
 

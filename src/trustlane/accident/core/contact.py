@@ -29,6 +29,10 @@ MS = 1e-3
 FIT_SCALE = 1.0
 FLOOR = 0.1
 P_MIN, P_MAX = 0.8, 3.0
+PROFILE_MARGIN_MS = 2.0
+SCAN_POWERS = (1.0, 1.5, 2.0, 2.5)
+SCAN_DAMPING = 0.1
+REFINED = 3
 END_LEVEL = 0.5  # the fit window ends where the pulse first reaches this fraction of its first peak
 
 
@@ -92,10 +96,49 @@ def _fit(model: OnsetModel, name: str, starts: list[FloatArray], bounds: tuple[F
     if best is None:
         return None
     n = len(model.y)
-    k = len(best.x) + 1 + TERMS + int(ringing)
+    k = len(best.x) + 2 + TERMS + int(ringing)
     rss = float(2 * best.cost)
     cov = np.linalg.pinv(best.jac.T @ best.jac) * (rss / max(n - k, 1))
     return _Fit(name, best.x, math.sqrt(max(float(cov[0, 0]), 0.0)), _aicc(rss, n, k))
+
+
+def _ringing_frequency(model: OnsetModel, power: _Fit, f_min: float, f_max: float) -> float:
+    """The strongest oscillation left after the power-law fit, from contact on (Hz)."""
+    residual, _ = model.solve(power.params, False)
+    after = residual[model.t > power.params[0]]
+    if len(after) < 8:
+        return math.sqrt(f_min * f_max)
+    spectrum = np.abs(np.fft.rfft((after - after.mean()) * np.hanning(len(after)), n=512))
+    hz = np.fft.rfftfreq(512, d=float(model.t[1] - model.t[0]) / 1000.0)
+    inside = (hz >= f_min) & (hz <= f_max)
+    return float(hz[inside][np.argmax(spectrum[inside])]) if inside.any() else math.sqrt(f_min * f_max)
+
+
+def _fit_ringing(
+    model: OnsetModel, power: _Fit, bounds: tuple[FloatArray, FloatArray], span: tuple[float, float], step: float
+) -> _Fit | None:
+    """Onset with ringing. Its cost has a minimum every ringing period along tc (phase ambiguity), so tc is
+    profiled on a grid first, then the best two grid points are refined with all parameters free."""
+    f0 = _ringing_frequency(model, power, float(bounds[0][2]), float(bounds[1][2]))
+    lo_tc = max(float(bounds[0][0]), min(span[0], float(power.params[0])) - PROFILE_MARGIN_MS)
+    hi_tc = min(float(bounds[1][0]), span[1] + PROFILE_MARGIN_MS)
+    step = min(step, 1000.0 / f0 / 6)
+    profile: list[tuple[float, FloatArray]] = []
+    for tc in np.arange(lo_tc, hi_tc, step):
+        for p in SCAN_POWERS:
+            x = np.array([tc, p, f0, SCAN_DAMPING])
+            residual, _ = model.solve(x, True)
+            profile.append((float(residual @ residual), x))
+    if not profile:
+        return None
+    costs = np.array([c for c, _ in profile])
+    minima = [
+        i
+        for i in range(len(costs))
+        if costs[i] <= costs[max(i - 1, 0)] and costs[i] <= costs[min(i + 1, len(costs) - 1)]
+    ]
+    minima = sorted(minima, key=lambda i: costs[i])[:2]
+    return _fit(model, "ringing", [profile[i][1] for i in minima], bounds)
 
 
 def fit_contact(
@@ -145,10 +188,9 @@ def fit_contact(
         # structural ringing is faster than the pulse: slower wiggles are the pulse's own shape
         f_min = min(max(30.0, 1.5 / rise), 0.5 * nyquist)
         ring_bounds = (np.array([t_lo, P_MIN, f_min, 0.02]), np.array([t_hi, P_MAX, 0.95 * nyquist, 0.3]))
-        ring_starts = [
-            np.array([power.params[0], power.params[1], f, 0.1]) for f in np.geomspace(f_min * 1.05, 0.9 * nyquist, 3)
-        ]
-        ring = _fit(model, "ringing", ring_starts, ring_bounds)
+        t10_ms = (t10 - origin) / MS
+        span = (t10_ms - rise / MS, t10_ms)
+        ring = _fit_ringing(model, power, ring_bounds, span, 0.5 * (dt / MS) / response.upsample)
         if ring is not None:
             fits.append(ring)
     if not fits:
@@ -159,9 +201,7 @@ def fit_contact(
     weights = {name: w / total for name, w in raw.items()}
     spread_var = sum(weights[f.name] * (f.params[0] - best.params[0]) ** 2 for f in fits)
     inflation = response.correlation_length(1.0 / dt)
-    sigma = math.sqrt(
-        FIT_SCALE**2 * inflation * best.sigma_tc**2 + spread_var + (FLOOR * dt / MS) ** 2
-    )
+    sigma = math.sqrt(FIT_SCALE**2 * inflation * best.sigma_tc**2 + spread_var + (FLOOR * dt / MS) ** 2)
     tc = origin + best.params[0] * MS
     return ContactFit(
         tc=tc,

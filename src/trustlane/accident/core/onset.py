@@ -44,7 +44,7 @@ class OnsetModel:
         return np.asarray(self.t[0] + step * np.arange((len(self.t) - 1) * k + 1 + self.tail), dtype=np.float64)
 
     def basis(self, params: FloatArray, ringing: bool) -> FloatArray:
-        """Columns: baseline, the power series, [ringing]; filtered and sampled at ``t``."""
+        """Columns: baseline level and drift, the power series, [ringing]; filtered and sampled at ``t``."""
         tc, p = float(params[0]), float(params[1])
         grid = self.grid
         tau = np.clip(grid - tc, 0.0, None)
@@ -60,7 +60,8 @@ class OnsetModel:
         if sos is not None:
             shapes = signal.sosfiltfilt(sos, shapes, axis=0, padtype="odd", padlen=min(len(grid) - 1, 3 * self.tail))
         sampled = shapes[: (len(self.t) - 1) * self.response.upsample + 1 : self.response.upsample]
-        return np.column_stack((np.ones(len(self.t)), sampled))
+        drift = (self.t - self.t[-1]) / (self.t[-1] - self.t[0])
+        return np.column_stack((np.ones(len(self.t)), drift, sampled))
 
     def solve(self, params: FloatArray, ringing: bool) -> tuple[FloatArray, FloatArray]:
         """(residual, amplitudes) of the best linear combination for the nonlinear ``params``."""

@@ -384,8 +384,10 @@ def _demands(
             "response": None,
         }
         if outcome == "taken-over":
+            # the override type is read at the first status sample that shows the driver in control
+            status_after, status_by = end["after_ns"], end["by_ns"]
             _pin(end, events, ("SYSTEM_DEACTIVATED_BY_DRIVER_OVERRIDE", "SYSTEM_DEACTIVATED_BY_SWITCH"))
-            channel, basis = _response_channel(signals, end["after_ns"], end["by_ns"])
+            channel, basis = _response_channel(signals, status_after, status_by)
             item["response"] = {
                 "at": end,
                 "latency_s": _span_s(start, end),

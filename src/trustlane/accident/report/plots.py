@@ -25,16 +25,6 @@ PRE_CRASH_PANELS = (
     ("Speed (km/h)", ("Vehicle.Speed",)),
     ("Pedals (%)", ("Vehicle.Chassis.Accelerator.PedalPosition", "Vehicle.Chassis.Brake.PedalPosition")),
     ("Steering (deg, deg/s)", ("Vehicle.Chassis.SteeringWheel.Angle", "Vehicle.Chassis.SteeringWheel.AngularSpeed")),
-    (
-        "Share of window on",
-        (
-            "Vehicle.Chassis.Brake.IsPedalPressed",
-            "Vehicle.ADAS.ABS.IsEngaged",
-            "Vehicle.ADAS.ESC.IsEngaged",
-            "Vehicle.ADAS.AEB.IsWarning",
-            "Vehicle.ADAS.AEB.IsEngaged",
-        ),
-    ),
 )
 
 
@@ -70,25 +60,39 @@ def pulse_figure(report: dict[str, Any]) -> Figure | None:
 
 def pre_crash_figure(report: dict[str, Any]) -> Figure | None:
     history = report.get("pre_crash")
-    if not history or not history["signals"]:
+    if not history or not (history["signals"] or history["flags"]):
         return None
-    signals = history["signals"]
+    signals, flags = history["signals"], history["flags"]
     panels = [(title, [n for n in names if n in signals]) for title, names in PRE_CRASH_PANELS]
     panels = [p for p in panels if p[1]]
-    if not panels:
-        return None
-    fig = Figure(figsize=(8, 1.9 * len(panels) + 0.6))
-    t = [float(x) + history["window_s"] / 2 for x in history["start_offset_s"]]
+    rows = len(panels) + (1 if flags else 0)
+    fig = Figure(figsize=(8, 1.9 * rows + 0.6))
+    lo = float(history["from_s"])
     for row, (title, names) in enumerate(panels, start=1):
-        ax = fig.add_subplot(len(panels), 1, row)
+        ax = fig.add_subplot(rows, 1, row)
         for name in names:
-            ax.step(t, _numbers(signals[name]["values"]), where="mid", label=name.split(".", 1)[1])
+            xs: list[float] = []
+            ys: list[float] = []
+            for seg in signals[name]["segments"]:
+                xs += [seg["from_s"], seg["to_s"], float("nan")]
+                ys += [seg["value"], seg["value"], float("nan")]
+            ax.plot(xs, ys, label=name.split(".", 1)[1])
         ax.set_ylabel(title, fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="upper left")
-        ax.set_xlim(t[0] - history["window_s"] / 2, 0)
-    fig.axes[-1].set_xlabel(f"time before T0 (s), {history['window_s']} s windows")
-    fig.suptitle("Pre-crash history (EDR-style window summaries)", fontsize=10)
+        ax.set_xlim(lo, 0)
+    if flags:
+        ax = fig.add_subplot(rows, 1, rows)
+        names = list(flags)
+        for i, name in enumerate(names):
+            bars = [(p["from_s"], max(p["to_s"] - p["from_s"], 0.02)) for p in flags[name]]
+            ax.broken_barh(bars, (i + 0.1, 0.8), color="#d62728")
+        ax.set_yticks([i + 0.5 for i in range(len(names))], [n.split(".", 1)[1] for n in names], fontsize=6)
+        ax.set_xlim(lo, 0)
+        ax.set_ylim(0, len(names))
+        ax.grid(alpha=0.3, axis="x")
+    fig.axes[-1].set_xlabel(f"time before T0 (s); {history['window_s']} s window statistics")
+    fig.suptitle("Pre-crash history (EDR-style summaries)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -92,18 +92,36 @@ OUTPUT_SCHEMA: dict[str, Any] = {
         "events": {"type": "array", "items": _EVENT, "maxItems": 100},
         "pre_crash": {
             "type": ["object", "null"],
-            "required": ["window_s", "start_offset_s", "signals"],
+            "required": ["window_s", "from_s", "signals", "flags", "missing"],
             "properties": {
                 "window_s": {"type": "number"},
-                "start_offset_s": _SERIES,
                 "signals": {
                     "type": "object",
                     "additionalProperties": {
                         "type": "object",
-                        "required": ["unit", "statistic", "values"],
-                        "properties": {"values": {"type": "array", "items": _NUM, "maxItems": 100}},
+                        "required": ["unit", "statistic", "resolution", "segments"],
+                        "properties": {
+                            "segments": {
+                                "type": "array",
+                                "maxItems": 100,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["from_s", "to_s", "value"],
+                                    "properties": {"from_s": {"type": "number"}, "to_s": {"type": "number"}},
+                                },
+                            }
+                        },
                     },
                 },
+                "flags": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "array",
+                        "maxItems": 100,
+                        "items": {"type": "object", "required": ["from_s", "to_s"]},
+                    },
+                },
+                "missing": {"type": "array", "items": {"type": "string"}},
             },
         },
         "pulse": {

@@ -4,8 +4,10 @@ Recordings come from data seeds never used in training or validation (:data:`.da
 scenario at 1000, 500 and 100 Hz. The windows are the ones the analysis would give the model: every event and
 every ``non-collision-event`` finding of :func:`detect_collisions`, centred on the physics contact estimate
 (events) or the first triggered sample (findings). A window is a collision when a true contact lies within
-150 ms of its centre. For each true collision the detector found, the learned contact time is compared with
-the truth and with the physics fit, once centred on the physics estimate and once on time zero.
+150 ms of its centre. Recordings without a collision also give the model their hardest moment, triggered or
+not: the window at the largest 20 ms delta-V. For each true collision the detector found, the learned contact
+time is compared with the truth and with the physics fit, once centred on the physics estimate and once on
+time zero.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from trustlane.accident.core.learned import LearnedAssessment, LearnedModel
 from trustlane.accident.generator.chain import RATES
 from trustlane.accident.generator.recording import generate
 from trustlane.accident.generator.scenarios import SCENARIOS
-from trustlane.accident.training.dataset import DURATION_S, TEST_SEEDS, accel_arrays
+from trustlane.accident.training.dataset import DURATION_S, TEST_SEEDS, accel_arrays, trigger_moments
 
 MATCH_NS = 150_000_000
 
@@ -39,6 +41,7 @@ class Tally:
     learned_sigma_ms: list[float] = field(default_factory=list)
     physics_error_ms: list[float] = field(default_factory=list)
     agree: list[bool] = field(default_factory=list)  # learned and physics within 2 combined sigmas
+    hardest: list[tuple[float, str]] = field(default_factory=list)  # (p, scenario) at a non-collision's peak
     seconds: list[float] = field(default_factory=list)
 
 
@@ -82,6 +85,13 @@ def assess_recording(model: LearnedModel, name: str, seed: int, rate: int, tally
             continue
         learned = _timed(model, tally, t_ns, ax, ay, contact_ns=finding.t_ns, vertical=az)
         tally.windows.append((is_collision(finding.t_ns), learned.crash_probability, name))
+    if not len(contacts):
+        # the hardest moment of a recording without collision, triggered or not: largest 20 ms delta-V
+        _, change = trigger_moments(t_ns, ax, ay)
+        inner = (t_ns > t_ns[0] + 500_000_000) & (t_ns < t_ns[-1] - 500_000_000)
+        peak = int(t_ns[int(np.argmax(np.where(inner, change, -1.0)))])
+        learned = _timed(model, tally, t_ns, ax, ay, contact_ns=peak, vertical=az)
+        tally.hardest.append((learned.crash_probability, name))
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -97,7 +107,7 @@ def summarise(tally: Tally) -> dict[str, Any]:
     errors = np.abs(np.asarray(tally.learned_error_ms))
     sigma = np.asarray(tally.learned_sigma_ms)
     by_scenario: dict[str, list[int]] = {}
-    for (is_crash, p, name), _ in zip(tally.windows, range(len(tally.windows)), strict=False):
+    for is_crash, p, name in tally.windows:
         if not is_crash:
             counts = by_scenario.setdefault(name, [0, 0])
             counts[0] += 1
@@ -110,6 +120,10 @@ def summarise(tally: Tally) -> dict[str, Any]:
         "false_positives": int((~truth & flagged).sum()),
         "non_collision_windows": int((~truth).sum()),
         "false_positives_by_scenario": {k: f"{v[1]}/{v[0]}" for k, v in sorted(by_scenario.items())},
+        "non_collision_peak_windows": len(tally.hardest),
+        "non_collision_peak_false_positives": {
+            name: sum(p >= 0.5 for p, n in tally.hardest if n == name) for name in sorted({n for _, n in tally.hardest})
+        },
         "direction_accuracy": round(float(np.mean([a == b for a, b in tally.directions])), 4)
         if tally.directions
         else None,

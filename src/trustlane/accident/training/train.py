@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -140,7 +141,9 @@ def export(net: TemporalNet, sigma_scale: float, out: Path, check: Batch) -> dic
     model = Exported(net, sigma_scale).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".tmp-{out.name}")
-    with _without_onnx_package():
+    # the TorchScript exporter: the newer one needs the onnx and onnxscript packages, which inference never needs
+    with _without_onnx_package(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch's notices about its own legacy exporter
         torch.onnx.export(
             model,
             (check.features[:2],),
