@@ -100,3 +100,11 @@ def test_a_changed_plan_is_refused(node: dict[str, Any], tmp_path: Path) -> None
     (tmp_path / "p.json").write_text(json.dumps(plan))
     result = cli("transfer", "run", tmp_path / "p.json", "--out", tmp_path / "pkg", "--home", node["home"])
     assert result.code == 6 and "transfer plan" in result.err and not (tmp_path / "pkg").exists()
+
+
+def test_a_risk_threshold_can_stop_the_package(node: dict[str, Any], tmp_path: Path) -> None:
+    _plan(node, tmp_path / "p.json", "--no-ciio", "--no-important-data-notified", "--max-unique-fraction", "0.5")
+    result = cli("transfer", "run", tmp_path / "p.json", "--out", tmp_path / "pkg", "--home", node["home"])
+    assert "unique" in refused(result, 2) and not (tmp_path / "pkg").exists()
+    assert cli("transfer", "plan", "--dataset", node["dataset"], "--to", "EU", "--recipient", "eu-insurer",
+               "--purpose", "x", "--max-unique-fraction", "2", "--home", node["home"]).code == 2  # fmt: skip

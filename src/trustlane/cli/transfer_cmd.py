@@ -45,6 +45,9 @@ def plan(
     recipient_country: Annotated[
         str | None, typer.Option(help="The recipient's country when not the --to one.")
     ] = None,
+    max_unique_fraction: Annotated[
+        float | None, typer.Option(help="Refuse the package if more trajectories than this are unique (0-1).")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Plan file (default PLAN_ID.json).")] = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
@@ -64,6 +67,7 @@ def plan(
         ciio,
         important_data_notified,
         recipient_country,
+        max_unique_fraction,
     )
     with open_node(home) as node, Holder(node) as holder:
         made = build_plan(holder, request)

@@ -157,6 +157,17 @@ def run_plan(holder: Holder, plan: dict[str, Any], out: Path) -> dict[str, Any]:
             record = processors.get(name).parameters(settings)
             effect = {"note": "applied to aggregates only"}
         steps.append({**record, "signals": step["signals"], "reason": step["reason"], **effect})
+    risk = _risk(series)
+    threshold = body.get("risk_threshold")
+    if threshold is not None and "trajectory" in risk:
+        unique = float(risk["trajectory"]["uniqueness"]["fraction_unique"])
+        if unique > float(threshold["max_unique_fraction"]):
+            raise UsageError(
+                f"plan {body['id']}: after processing, {unique:.0%} of trajectories are unique from "
+                f"{risk['settings']['points']} points, above the plan's limit of "
+                f"{threshold['max_unique_fraction']:.0%}",
+                hint="coarsen further (plan with stricter processing) or send aggregates; nothing was written",
+            )
     staging = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     staging.mkdir(parents=True)
     try:
@@ -184,7 +195,7 @@ def run_plan(holder: Holder, plan: dict[str, Any], out: Path) -> dict[str, Any]:
                 }
             ],
             "steps": steps,
-            "risk": _risk(series),
+            "risk": risk,
         }
         digest = core_digest(manifest)
         log = holder.node.log

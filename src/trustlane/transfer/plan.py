@@ -55,6 +55,7 @@ class PlanRequest:
     ciio: bool | None = None
     important_data_notified: bool | None = None
     recipient_country: str | None = None
+    max_unique_fraction: float | None = None  # refuse the package when trajectory uniqueness exceeds this
 
 
 def _year_start_ns() -> int:
@@ -83,6 +84,8 @@ def _persons_sent_this_year(holder: Holder, origin: str) -> tuple[set[str], set[
 
 def build_plan(holder: Holder, req: PlanRequest) -> dict[str, Any]:
     """Decide and plan; the plan is signed and its decision recorded in the ledger."""
+    if req.max_unique_fraction is not None and not 0 <= req.max_unique_fraction <= 1:
+        raise UsageError("--max-unique-fraction must lie between 0 and 1", hint="e.g. 0.05")
     dataset = holder.catalog.dataset(req.dataset)
     if dataset is None:
         raise UsageError(f"no dataset {req.dataset!r} on this node", hint="list them with `trustlane catalog`")
@@ -197,6 +200,7 @@ def build_plan(holder: Holder, req: PlanRequest) -> dict[str, Any]:
         "steps": steps,
         "organisational_obligations": organisational,
         "sensitive": is_sensitive,
+        "risk_threshold": None if req.max_unique_fraction is None else {"max_unique_fraction": req.max_unique_fraction},
     }
     holder.node.log.append_event(
         {
