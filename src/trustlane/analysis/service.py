@@ -347,7 +347,7 @@ class AnalysisService:
             self._event({"type": "analysis.failed", "run": run_id, "reason": outcome.reason}, outcome)
             self._record(outcome, request, contract.id, party)
             return outcome
-        problems = check_output(
+        problems = _canonical_problems(result.output) or check_output(
             result.output, algorithm.schema, granted_inputs, max_bytes=self.limits.output_bytes, identifiers=identifiers
         )
         if problems:
@@ -441,6 +441,15 @@ class AnalysisService:
         if record.size <= index:
             raise IntegrityError(f"checkpoint {record.size} does not cover report event {index}")
         return record
+
+
+def _canonical_problems(output: Any) -> list[str]:
+    """A report is canonical JSON (RFC 8785): refuse outputs it cannot carry exactly (e.g. ints beyond ±2^53)."""
+    try:
+        canonical_json(output)
+    except TrustlaneError as exc:
+        return [f"output: {exc.message} (write nanosecond times and other big integers as strings)"]
+    return []
 
 
 def report_from_row(text: str) -> dict[str, Any]:
