@@ -245,7 +245,7 @@ def run_demo(workdir: Path, seed: int, step: Step) -> DemoResult:
             with NodeClient(api_url, signer=signers["agency"]) as agency:
                 for scenario, _ in CASES:
                     agency.accept(contracts[scenario])
-                    outcome, report = agency.run_analysis(contracts[scenario], {"case": f"demo-{seed}-{scenario}"})
+                    outcome, report = agency.run_analysis(contracts[scenario], {"case_id": f"demo-{seed}-{scenario}"})
                     if report is None:
                         raise VerificationError(
                             f"the {scenario} analysis ended {outcome['status']}: {outcome['reason']}"

@@ -88,3 +88,24 @@ def test_acceleration_in_g_declared_as_m_s2_is_refused(tmp_path: Path) -> None:
 def test_unknown_scenario_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(sample_cmd.app, ["generate", "--out", str(tmp_path), "--scenario", "meteor"])
     assert isinstance(result.exception, UsageError)
+
+
+def test_repeated_timestamp_in_csv_is_a_clear_error(tmp_path: Path) -> None:
+    rows = ["timestamp_ns,Vehicle.Acceleration.Longitudinal[m/s^2],Vehicle.Speed[km/h],Other"]
+    rows += [f"{1_700_000_000_000_000_000 + i * 1_000_000},0.1,{'50' if i % 10 == 0 else ''},x" for i in range(300)]
+    rows[151] = rows[150]
+    path = tmp_path / "dup.csv"
+    path.write_text("\n".join(rows) + "\n")
+    result = runner.invoke(accident_cmd.app, ["detect", str(path), "--json"])
+    assert isinstance(result.exception, MalformedInput)
+    assert "data row 151 repeats the previous timestamp" in str(result.exception)
+
+
+def test_text_in_an_acceleration_column_is_a_clear_error(tmp_path: Path) -> None:
+    rows = ["timestamp_ns,Vehicle.Acceleration.Longitudinal"]
+    rows += [f"{1_700_000_000_000_000_000 + i * 1_000_000},{'oops' if i == 40 else '0.1'}" for i in range(100)]
+    path = tmp_path / "text.csv"
+    path.write_text("\n".join(rows) + "\n")
+    result = runner.invoke(accident_cmd.app, ["detect", str(path), "--json"])
+    assert isinstance(result.exception, MalformedInput)
+    assert "'oops'" in str(result.exception) and "Vehicle.Acceleration.Longitudinal" in str(result.exception)

@@ -11,6 +11,7 @@ from trustlane.accident.core.detect import struck_side
 from trustlane.accident.core.j211 import cfc_coefficients, cfc_filter
 from trustlane.accident.core.kinematics import cumulative_velocity
 from trustlane.accident.core.regulatory import first_t0
+from trustlane.accident.core.response import estimate_response
 
 T_BASE = 1_700_000_000_000_000_000
 
@@ -107,3 +108,46 @@ def test_gap_and_clipping_are_findings() -> None:
     codes = {f.code for f in result.findings}
     assert {"gap", "clipped"} <= codes
     assert result.events and result.events[0].clipped
+
+
+@pytest.mark.parametrize(("cfc", "rate"), [(60, 1000), (180, 1000), (60, 500)])
+def test_recorder_filter_class_is_read_from_the_noise(cfc: int, rate: int) -> None:
+    noise = cfc_filter(np.random.default_rng(cfc).normal(0, 0.2, 20 * rate), rate, cfc)
+    assert estimate_response(noise, rate).label == f"SAE J211 CFC {cfc}"
+
+
+def test_unfiltered_noise_has_no_filter_and_anti_alias_cutoff_is_found() -> None:
+    rng = np.random.default_rng(1)
+    assert estimate_response(rng.normal(0, 0.2, 20_000), 1000).cutoff_hz is None
+    sos = signal.butter(4, 27.0, fs=1000, output="sos")
+    slow = signal.sosfiltfilt(sos, rng.normal(0, 0.2, 200_000))[::10]
+    response = estimate_response(slow, 100)
+    assert response.order == 4 and response.cutoff_hz == pytest.approx(27.0, rel=0.15)
+
+
+def _unseen_pulse(kind: str, t: np.ndarray, contact: float) -> np.ndarray:
+    """Pulse families the scenario generator does not produce."""
+    tau = t - contact
+    if kind == "two-half-sines":  # a soft structure, then a stiff one 15 ms later
+        first = np.where((tau >= 0) & (tau <= 0.05), np.sin(np.pi * np.clip(tau / 0.05, 0, 1)), 0.0)
+        second = np.where((tau >= 0.015) & (tau <= 0.085), np.sin(np.pi * np.clip((tau - 0.015) / 0.07, 0, 1)), 0.0)
+        return 60.0 * first + 140.0 * second
+    # Gaussian rise truncated at contact, then an exponential decay
+    rise = np.exp(-0.5 * ((np.clip(tau, 0, 0.03) - 0.03) / 0.012) ** 2) - np.exp(-0.5 * (0.03 / 0.012) ** 2)
+    return np.where(tau < 0, 0.0, np.where(tau <= 0.03, rise, rise.max() * np.exp(-(tau - 0.03) / 0.03)) * 180.0)
+
+
+@pytest.mark.parametrize(("kind", "limit_ms"), [("two-half-sines", 1.0), ("gaussian-onset", 2.5)])
+@pytest.mark.parametrize("cfc", [60, 180])
+def test_contact_of_pulse_families_the_models_were_not_built_for(kind: str, limit_ms: float, cfc: int) -> None:
+    # a Gaussian rise grows faster than any power of (t - tc): the fit starts it early (docs/ACCIDENT.md)
+    fine = np.arange(0, 4.0, 1 / 20_000)
+    contact = 2.00037
+    rng = np.random.default_rng(cfc)
+    recorded = cfc_filter(-_unseen_pulse(kind, fine, contact)[::20] + rng.normal(0, 0.15, 4000), 1000, cfc)
+    t_ns = T_BASE + np.arange(4000, dtype=np.int64) * 1_000_000
+    result = detect_collisions(t_ns, recorded, rng.normal(0, 0.15, 4000))
+    assert len(result.events) == 1
+    error_ms = (result.events[0].contact.t_ns - (T_BASE + round(contact * 1e9))) / 1e6
+    assert abs(error_ms) < limit_ms
+    assert abs(error_ms) <= 2 * result.events[0].contact.sigma_ms + 0.5

@@ -400,4 +400,20 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         "rules": [s["sha256"] for s in (report["liability"] or {}).get("rule_sets", [])],
         "model": (report["learned"] or {}).get("model_digest"),
     }
-    return report
+    safe: dict[str, Any] = json_safe(report)
+    return safe
+
+
+JSON_SAFE_INT = 2**53
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with integers beyond ±2^53 (nanosecond times) as decimal strings: a signed report is RFC 8785
+    canonical JSON, which carries numbers as IEEE doubles and would round them. Readers use ``restore_ns``."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > JSON_SAFE_INT:
+        return str(value)
+    return value

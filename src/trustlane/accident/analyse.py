@@ -70,7 +70,7 @@ def read_csv_signals(path: Path) -> dict[str, Channel]:
         table = pacsv.read_csv(path, convert_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise MalformedInput(
-            f"{path}: {str(exc).splitlines()[0]}",
+            f"{path}: {str(exc).splitlines()[0]} (columns read: {', '.join([time_header, *wanted])})",
             hint="signal columns hold numbers (empty where a signal has no sample); every line has every field",
         ) from None
 

@@ -253,11 +253,12 @@ class AnalysisService:
                 table = table.filter(pc.and_(pc.greater_equal(table["t_ns"], start), pc.less_equal(table["t_ns"], end)))
                 paths = table.column("path").cast("string").to_numpy(zero_copy_only=False)
                 t_ns = table.column("t_ns").to_numpy()
-                values = table.column("value").to_numpy(zero_copy_only=False)
+                values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=np.float64)
+                texts = table.column("text").to_numpy(zero_copy_only=False)
                 for signal in signals:
                     mask = paths == signal
                     if mask.any():
-                        parts[signal].append((t_ns[mask], np.asarray(values[mask], dtype=np.float64)))
+                        parts[signal].append((t_ns[mask], _numeric(signal, values[mask], texts[mask])))
                 disclosed.append((segment.digest, disclose(self.node.log, segment.ledger_index)))
         inputs: dict[str, InputSeries] = {}
         for signal, chunks in parts.items():
@@ -335,8 +336,13 @@ class AnalysisService:
         granted = self._granted(contract)
         identifiers = [self.holder.vehicles.reveal_vin(p) for p in contract.policy["target"]["vehicles"]]
         started = self._clock_ns()
+        # Context only the node knows, beside the party's signed parameters (which it may not override).
+        context = {
+            "vehicle": contract.policy["target"]["vehicles"][0],
+            "input_digests": [digest for digest, _ in granted.segments],
+        }
         result = run_algorithm(
-            package, granted.inputs, body["params"], self.limits, allow_unisolated=self.allow_unisolated
+            package, granted.inputs, {**body["params"], **context}, self.limits, allow_unisolated=self.allow_unisolated
         )
         finished = self._clock_ns()
         granted_inputs = granted.inputs
@@ -441,6 +447,22 @@ class AnalysisService:
         if record.size <= index:
             raise IntegrityError(f"checkpoint {record.size} does not cover report event {index}")
         return record
+
+
+def _numeric(signal: str, values: np.ndarray, texts: np.ndarray) -> np.ndarray:
+    """Samples as numbers for the sandbox: text samples of an enumerated signal become the index of the value
+    in its allowed list (VSS catalog or overlay); text with no allowed list, or not in it, becomes NaN."""
+    if not any(t is not None for t in texts):
+        return values
+    from trustlane.ingest.vss import default_catalog
+
+    node = default_catalog().lookup(signal)
+    codes = {v: float(i) for i, v in enumerate(node.allowed)} if node is not None else {}
+    out = values.copy()
+    for i, text in enumerate(texts):
+        if text is not None:
+            out[i] = codes.get(str(text), np.nan)
+    return out
 
 
 def _canonical_problems(output: Any) -> list[str]:

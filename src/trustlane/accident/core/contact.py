@@ -174,7 +174,7 @@ def fit_contact(
     tl = (t[first : last + 1] - origin) / MS
     tl = tl[0] + (dt / MS) * np.arange(len(tl))  # the filter works on the nominal grid
     y = p[first : last + 1]
-    tail = int(math.ceil(spread / dt * response.upsample)) + 2 * response.upsample
+    tail = math.ceil(spread / dt * response.upsample) + 2 * response.upsample
     scale = max(rise / MS, dt / MS)
     model = OnsetModel(tl, y, response, scale, tail)
     tc0 = (t10 - origin) / MS - 0.5 * rise / MS

@@ -23,8 +23,8 @@ from .errors import SignalError
 from .events import CollisionEvent, ContactEstimate, Finding
 from .kinematics import KMH, cumulative_velocity, velocity_at
 from .quality import check_rate, clipped_runs, gap_edges, nominal_period_ns, require_increasing
-from .response import Response, estimate_response
 from .regulatory import T0_DELTA_V, T0_WINDOW_S, TRIGGER_DELTA_V, TRIGGER_WINDOW_S, first_t0, trigger_and_lock
+from .response import Response, estimate_response
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -95,15 +95,18 @@ def estimate_response(noise: FloatArray, sample_rate_hz: float) -> Response:
         resid = logp - np.log(shape)
         return float(np.mean(np.abs(resid - np.median(resid))))
 
-    best = (cost(np.ones_like(f)), None, 2)
-    for order in ORDERS:
-        for cutoff in np.geomspace(0.08 * nyquist, 0.98 * rate / 2, 90):
-            c = cost(_power_shape(f, float(cutoff), order, rate))
-            if c < best[0] - 1e-9:
-                best = (c, float(cutoff), order)
-    _, cutoff_hz, order = best
+    best: tuple[float, float | None, int, int] = (cost(np.ones_like(f)), None, 2, upsample)
+    # the filter ran either at the recorded rate or inside the unit before down-sampling
+    for factor in sorted({1, upsample}):
+        for order in ORDERS:
+            for cutoff in np.geomspace(0.08 * nyquist, 0.98 * factor * nyquist, 90):
+                c = cost(_power_shape(f, float(cutoff), order, factor * sample_rate_hz))
+                if c < best[0] - 1e-9:
+                    best = (c, float(cutoff), order, factor)
+    _, cutoff_hz, order, upsample = best
     if cutoff_hz is None:
         return none
+    rate = sample_rate_hz * upsample
     cutoff_hz, label = _snap(cutoff_hz, order)
     if cutoff_hz >= 0.98 * rate / 2:
         return none

@@ -138,6 +138,9 @@ def automation_figure(report: dict[str, Any]) -> Figure | None:
 
 
 def all_figures(report: dict[str, Any]) -> list[tuple[str, Figure]]:
+    from trustlane.accident.report.schema import restore_ns
+
+    report = restore_ns(report)
     made = [
         ("Crash pulse", pulse_figure(report)),
         ("Pre-crash signals", pre_crash_figure(report)),

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from trustlane.accident.report.plots import all_figures
+from trustlane.accident.report.schema import restore_ns
 
 _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
     """<!doctype html>
@@ -116,6 +117,7 @@ def _png_uri(fig: Figure) -> str:
 
 
 def render_accident_html(output: dict[str, Any], figures: list[tuple[str, Figure]] | None = None) -> str:
+    output = restore_ns(output)
     """Self-contained HTML (no scripts, no external resources) of an accident report's content."""
     t0 = output.get("t0_ns")
 
@@ -155,6 +157,7 @@ def _summary_lines(output: dict[str, Any]) -> list[str]:
 
 
 def render_accident_pdf(output: dict[str, Any], path: Path, figures: list[tuple[str, Figure]] | None = None) -> None:
+    output = restore_ns(output)
     """A PDF: a summary page (text), then one page per plot."""
     made = figures if figures is not None else all_figures(output)
     with PdfPages(path, metadata={"Title": f"Accident report {output.get('case_id') or ''}".strip()}) as pdf:

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-_NS = {"type": ["integer", "null"]}
+_NS = {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}
+_NS_REQUIRED = {"type": ["integer", "string"], "pattern": "^-?[0-9]+$"}
+
+
+def restore_ns(value: Any, key: str = "") -> Any:
+    """Nanosecond fields (``*_ns``) back to ints where the report carries them as decimal strings."""
+    if isinstance(value, dict):
+        return {k: restore_ns(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [restore_ns(v, key) for v in value]
+    if key.endswith("_ns") and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
 _NUM = {"type": ["number", "null"]}
 _STR = {"type": ["string", "null"]}
 _SERIES = {"type": "array", "items": _NUM, "maxItems": 2000}
@@ -28,7 +42,7 @@ _STATE_AT = {
     "type": "object",
     "required": ["t_ns", "state", "certain"],
     "properties": {
-        "t_ns": {"type": "integer"},
+        "t_ns": _NS_REQUIRED,
         "state": {"enum": ["system", "driver", "transition", "mrm", "unknown", "changing"]},
         "certain": {"type": "boolean"},
     },
@@ -47,8 +61,8 @@ _EVENT = {
     "type": "object",
     "required": ["t0_ns", "contact_ns", "contact_sigma_ms", "delta_v_kmh", "max_delta_v_kmh", "direction"],
     "properties": {
-        "t0_ns": {"type": "integer"},
-        "contact_ns": {"type": "integer"},
+        "t0_ns": _NS_REQUIRED,
+        "contact_ns": _NS_REQUIRED,
         "contact_sigma_ms": {"type": "number"},
         "delta_v_kmh": {"type": "number"},
         "max_delta_v_kmh": {"type": "number"},
