@@ -41,8 +41,21 @@ def _plot(name: str, value: Any) -> Plot:
     return Plot(name, value)
 
 
+ACCIDENT_FORMAT = "trustlane/accident-report/v1"
+
+
+def _accident_plots(output: dict[str, Any]) -> list[Plot]:
+    """Accident reports carry figures' data, not images: the node draws them (pulse, pre-crash, automation)."""
+    from trustlane.accident.report.plots import all_figures
+    from trustlane.accident.report.render import png_data_uri
+
+    return [_plot(name, png_data_uri(figure)) for name, figure in all_figures(output)]
+
+
 def split_output(output: Any) -> tuple[Any, list[Plot]]:
     """(the output without ``plots``, the plots)."""
+    if isinstance(output, dict) and output.get("format") == ACCIDENT_FORMAT:
+        return output, _accident_plots(output)
     if not isinstance(output, dict) or not isinstance(output.get("plots"), dict):
         return output, []
     rest = {k: v for k, v in output.items() if k != "plots"}

@@ -110,7 +110,8 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _png_uri(fig: Figure) -> str:
+def png_data_uri(fig: Figure) -> str:
+    """A figure as a PNG data URI (for self-contained pages)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
@@ -125,7 +126,7 @@ def render_accident_html(output: dict[str, Any], figures: list[tuple[str, Figure
         return "—" if t_ns is None or t0 is None else f"{(t_ns - t0) / 1e9:+.2f}"
 
     made = figures if figures is not None else all_figures(output)
-    images = [(title, _png_uri(fig)) for title, fig in made]
+    images = [(title, png_data_uri(fig)) for title, fig in made]
     return _TEMPLATE.render(r=output, summary=summary_rows(output), images=images, utc=utc, rel=rel)
 
 
