@@ -18,6 +18,7 @@ from trustlane.privacy.image.boxes import Detection, iou, nms, pad
 from trustlane.privacy.image.faces import detect_faces
 from trustlane.privacy.image.io import LoadedImage, read_image, write_image
 from trustlane.privacy.image.masking import MIN_BLOCK, block_size, mask
+from trustlane.privacy.image.plates import detect_plates
 
 
 def _noise_image(h: int = 200, w: int = 300, seed: int = 1) -> np.ndarray:
@@ -165,3 +166,63 @@ def test_fill_makes_alpha_opaque() -> None:
     mask(rgba, [Detection(8, 8, 20, 20)], "fill")
     assert (rgba[8:28, 8:28, :3] == 0).all() and (rgba[8:28, 8:28, 3] == 255).all()
     assert (rgba[40:, 40:, 3] == 0).all()
+
+
+def _annotated(prefix: str) -> list[tuple[np.ndarray, list[Detection]]]:
+    folder = shared_path("vectors", "images")
+    notes = json.loads((folder / "annotations.json").read_text())
+    out = []
+    for entry in notes["images"]:
+        if entry["file"].startswith(prefix):
+            rgb = np.asarray(Image.open(folder / entry["file"]).convert("RGB"))
+            plates = [Detection(b["x"], b["y"], b["w"], b["h"]) for b in entry["boxes"] if b["label"] == "plate"]
+            out.append((rgb, plates))
+    return out
+
+
+def test_plate_detector_finds_close_up_plates_with_few_extra_boxes() -> None:
+    images = _annotated("oa_eu_")
+    found = boxes = 0
+    for rgb, truths in images:
+        h, w = rgb.shape[:2]
+        dets = [pad(d, 0.1, w, h) for d in detect_plates(rgb)]
+        boxes += len(dets)
+        found += sum(any(iou(t, d) >= 0.3 for d in dets) for t in truths)
+    assert len(images) == 10
+    assert found >= 9
+    # One plate in view: the rest are false candidates (grilles, badges, text); keep them bounded.
+    assert boxes / len(images) < 30
+
+
+@pytest.mark.parametrize("kind", ["flat", "gradient", "stripes"])
+def test_plate_detector_reports_nothing_without_characters(kind: str) -> None:
+    if kind == "flat":
+        rgb = np.full((360, 640, 3), 90, np.uint8)
+    elif kind == "gradient":
+        rgb = np.repeat(np.linspace(0, 255, 640, dtype=np.uint8)[None, :, None], 360, 0).repeat(3, 2)
+    else:  # horizontal stripes: strong edges, but no vertical strokes
+        rgb = np.repeat(((np.arange(360) // 12) % 2 * 200).astype(np.uint8)[:, None, None], 640, 1).repeat(3, 2)
+    assert detect_plates(np.ascontiguousarray(rgb)) == []
+
+
+def test_processor_masks_what_the_plate_detector_finds() -> None:
+    rgb, _ = _annotated("oa_us_dev01")[0]
+    h, w = rgb.shape[:2]
+    expected = [pad(d, 0.1, w, h) for d in detect_plates(rgb)]
+    result = get("image.anonymise").operate(rgb, {"faces": False})
+    assert result.plates == expected and expected
+    for d in expected:
+        x, y, bw, bh = d.pixels()
+        assert (result.image[y : y + bh, x : x + bw] == 0).all()
+
+
+def test_face_input_cap_keeps_large_faces_in_input_pixels() -> None:
+    rgb, _ = _annotated("dlib_2008_001322")[0]
+    full = detect_faces(rgb)
+    capped = detect_faces(rgb, max_side=320)
+    assert max(rgb.shape[:2]) > 320 and capped
+    # Every face the capped pass finds is one the full pass finds, at the same place in input pixels.
+    assert all(any(iou(c, f) >= 0.5 for f in full) for c in capped)
+    bad = get("image.anonymise").validate({"face_max_side": 10})
+    assert any("face_max_side" in problem for problem in bad)
+    assert get("image.anonymise").validate({"face_max_side": 640}) == []

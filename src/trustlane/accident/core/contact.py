@@ -4,8 +4,7 @@ The models (:mod:`.onset`) are filtered with the recorder's own low-pass (:mod:`
 the samples as recorded. σ combines (1) the fit's standard error for tc, scaled for the correlation the
 filter puts between neighbouring noise samples, (2) the Akaike-weighted spread of the models' contact times
 (model uncertainty) and (3) a floor of a fraction of the sample period for what no model sees (the sensor's own
-causal delay, timestamp resolution). The scale factors were calibrated on development data (see
-docs/ACCIDENT.md) and checked on held-out data.
+causal delay, timestamp resolution). σ does not yet hold the models' shape error: see docs/ACCIDENT.md.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 MS = 1e-3
-#: σ = sqrt((FIT_SCALE·σ_fit)² + spread² + (FLOOR·period)²): calibrated on development seeds 0–999.
+#: σ = sqrt((FIT_SCALE·σ_fit)² + spread² + (FLOOR·period)²); not yet calibrated (truth within ±2σ: ~60 %).
 FIT_SCALE = 1.0
 FLOOR = 0.1
 P_MIN, P_MAX = 0.8, 3.0
