@@ -34,7 +34,7 @@ from trustlane.cli import (
 )
 from trustlane.cli.common import HomeOption, JsonOption, emit_json, err
 from trustlane.config import resolve_home
-from trustlane.errors import TrustlaneError
+from trustlane.errors import TrustlaneError, UsageError
 from trustlane.ledger.log import LedgerSettings
 from trustlane.node import Node
 
@@ -69,12 +69,15 @@ app.add_typer(anonymize_cmd.app, name="anonymize")
 @app.callback()
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", envvar="TRUSTLANE_LOG_FORMAT", help="text, or json (one object a line).")
+    ] = "text",
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from trustlane.ops.logs import configure
+
+    if log_format not in ("text", "json"):
+        raise UsageError(f"unknown log format {log_format!r}", hint="use text or json")
+    configure(logging.INFO if verbose else logging.WARNING, log_format)
 
 
 @app.command()
