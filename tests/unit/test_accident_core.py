@@ -151,3 +151,37 @@ def test_contact_of_pulse_families_the_models_were_not_built_for(kind: str, limi
     error_ms = (result.events[0].contact.t_ns - (T_BASE + round(contact * 1e9))) / 1e6
     assert abs(error_ms) < limit_ms
     assert abs(error_ms) <= 2 * result.events[0].contact.sigma_ms + 0.5
+
+
+@pytest.mark.parametrize("contact", [2.0003, 2.0041, 2.0077])
+def test_100hz_uses_the_smeared_onset_fit_and_finds_contact_between_samples(contact: float) -> None:
+    t_ns, ax, ay = _pulse_record(100, contact, 25, 180)
+    result = detect_collisions(t_ns, ax, ay)
+    assert len(result.events) == 1
+    estimate = result.events[0].contact
+    assert estimate.model in {"linear", "quadratic", "cubic"}  # the low-rate engine's model families
+    error_ms = (estimate.t_ns - (T_BASE + round(contact * 1e9))) / 1e6
+    assert abs(error_ms) < 5.0  # half a sample period: the fit resolves time between the samples
+    assert abs(error_ms) <= 2 * estimate.sigma_ms
+
+
+def test_1khz_uses_the_recorder_filter_fit() -> None:
+    t_ns, ax, ay = _pulse_record(1000, 2.0004, 25, 180)
+    estimate = detect_collisions(t_ns, ax, ay).events[0].contact
+    assert estimate.model in {"power", "ringing"}
+
+
+def test_calibrated_sigma_inflates_and_floors_the_raw_sigma() -> None:
+    from trustlane.accident.core.contact import CALIBRATION, calibrated_sigma
+
+    periods = {"high": 1.0, "mid": 2.0, "low": 10.0}
+    assert {band for band, _ in CALIBRATION} == set(periods)
+    for (band, model), (inflation, filter_share, period_share) in CALIBRATION.items():
+        period = periods[band]
+        assert inflation >= 1.0
+        assert calibrated_sigma(model, 0.3, 0.0, period) >= 0.3
+        floor = np.hypot(filter_share * 1.5, period_share * period)
+        assert calibrated_sigma(model, 0.0, 1.5, period) == pytest.approx(floor)
+    # a model family without its own factors takes its band's general ones
+    assert calibrated_sigma("unseen", 1.0, 1.0, 10.0) == calibrated_sigma("*", 1.0, 1.0, 10.0)
+    assert calibrated_sigma("unseen", 1.0, 1.0, 10.0) != calibrated_sigma("unseen", 1.0, 1.0, 1.0)

@@ -18,7 +18,7 @@ from trustlane.privacy.image.boxes import Detection, iou, nms, pad
 from trustlane.privacy.image.faces import detect_faces
 from trustlane.privacy.image.io import LoadedImage, read_image, write_image
 from trustlane.privacy.image.masking import MIN_BLOCK, block_size, mask
-from trustlane.privacy.image.plates import detect_plates
+from trustlane.privacy.image.plates import colour_candidates, detect_plates
 
 
 def _noise_image(h: int = 200, w: int = 300, seed: int = 1) -> np.ndarray:
@@ -226,3 +226,18 @@ def test_face_input_cap_keeps_large_faces_in_input_pixels() -> None:
     bad = get("image.anonymise").validate({"face_max_side": 10})
     assert any("face_max_side" in problem for problem in bad)
     assert get("image.anonymise").validate({"face_max_side": 640}) == []
+
+
+def test_blue_plate_regions_cover_tilted_cn_plates_and_little_else() -> None:
+    images = _annotated("ccpd_")
+    found = boxes = 0
+    for rgb, truths in images:
+        gray = np.asarray(Image.fromarray(rgb).convert("L"))
+        dets = colour_candidates(rgb, gray)
+        boxes += len(dets)
+        found += sum(any(iou(t, d) >= 0.3 for d in dets) for t in truths)
+    assert len(images) == 6
+    assert found >= 4
+    assert boxes <= 2 * len(images)
+    grey_car = np.full((300, 500, 3), 150, np.uint8)
+    assert colour_candidates(grey_car, grey_car[..., 0].copy()) == []

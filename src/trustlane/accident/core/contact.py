@@ -25,11 +25,27 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 MS = 1e-3
-#: Calibration of σ on development recordings (docs/ACCIDENT.md, "σ calibration"), per engine ("filtered":
-#: this module, "smeared": :mod:`.contact_lowrate`) and chosen model family: (inflation of the raw σ, share of
-#: the filter's time constant, share of the sample period), combined in quadrature.
-CALIBRATION: dict[tuple[str, str], tuple[float, float, float]] = {}
+#: Calibration of σ on development recordings (docs/ACCIDENT.md, "σ calibration"), per rate band and chosen
+#: model family ("*": any other family of that band): (inflation of the raw σ, share of the filter's time
+#: constant, share of the sample period), combined in quadrature so that ≥ 95 % of development cases lie within ±2σ.
+CALIBRATION: dict[tuple[str, str], tuple[float, float, float]] = {
+    ("high", "ringing"): (5.3, 0.25, 0.0),
+    ("high", "*"): (5.3, 0.25, 0.0),
+    ("mid", "power"): (2.2, 0.25, 0.0),
+    ("mid", "ringing"): (2.75, 0.25, 0.0),
+    ("mid", "*"): (2.7, 0.25, 0.0),
+    ("low", "linear"): (2.55, 0.75, 0.2),
+    ("low", "cubic"): (1.0, 0.75, 0.2),
+    ("low", "*"): (2.1, 0.75, 0.2),
+}
 UNCALIBRATED = (1.0, 0.0, 0.0)
+
+
+def rate_band(rate_hz: float) -> str:
+    """The calibration band of a sample rate: high (≥ 750 Hz), mid (300–750 Hz), low (< 300 Hz)."""
+    return "high" if rate_hz >= 750 else "mid" if rate_hz >= 300 else "low"
+
+
 P_MIN, P_MAX = 0.8, 3.0
 PROFILE_MARGIN_MS = 2.0
 SCAN_POWERS = (1.0, 1.5, 2.0, 2.5)
@@ -56,13 +72,15 @@ class _Fit:
     aicc: float
 
 
-def calibrated_sigma(engine: str, model: str, raw_ms: float, blur_ms: float, period_ms: float) -> float:
+def calibrated_sigma(model: str, raw_ms: float, blur_ms: float, period_ms: float) -> float:
     """σ (ms) from the fit's raw σ (standard error with model spread), the filter's time constant and the period.
 
     The raw σ misses what no model sees (shape error of the onset, the filter's own uncertainty, the sensor's
     timing), so it is inflated and given floors that were measured on development recordings.
     """
-    inflation, filter_share, period_share = CALIBRATION.get((engine, model), UNCALIBRATED)
+    band = rate_band(1000.0 / period_ms)
+    factors = CALIBRATION.get((band, model)) or CALIBRATION.get((band, "*"), UNCALIBRATED)
+    inflation, filter_share, period_share = factors
     return math.sqrt((inflation * raw_ms) ** 2 + (filter_share * blur_ms) ** 2 + (period_share * period_ms) ** 2)
 
 
@@ -218,7 +236,7 @@ def fit_contact(
     tc = origin + best.params[0] * MS
     return ContactFit(
         tc=tc,
-        sigma=calibrated_sigma("filtered", best.name, raw, blur / MS, dt / MS) * MS,
+        sigma=calibrated_sigma(best.name, raw, blur / MS, dt / MS) * MS,
         model=best.name,
         rise=t50 - tc,
         blur=blur,

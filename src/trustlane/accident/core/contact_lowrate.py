@@ -172,7 +172,7 @@ def fit_contact_lowrate(
     raw = math.sqrt(best.sigma_tc**2 + spread)
     return ContactFit(
         tc=origin + best.params[0] * MS,
-        sigma=calibrated_sigma("smeared", best.name, raw, float(best.params[3]), dt / MS) * MS,
+        sigma=calibrated_sigma(best.name, raw, float(best.params[3]), dt / MS) * MS,
         model=best.name,
         rise=(t[last] - origin) / MS * MS - best.params[0] * MS,
         blur=best.params[3] * MS,

@@ -3,7 +3,8 @@
 Longitudinal: a commanded acceleration (adaptive cruise / driver following the lead vehicle with the Intelligent
 Driver Model, or a scripted command such as harsh braking, a takeover brake, a minimal risk manoeuvre) passes
 through a first-order actuator lag, is limited by tyre grip (ABS engages near it) and drag; the road grade
-adds gravity to the accelerometer. Collisions add their velocity change as it happens.
+adds gravity to the accelerometer. Collisions add their velocity change to the model two steps after the step
+it happens in, so the model's response (friction, control) never shows in the interpolated trace before contact.
 Lateral: a kinematic bicycle model on a road of slowly varying curvature, steered by a lane-keeping controller;
 a side impact's lateral velocity decays under tyre friction.
 """

@@ -1,4 +1,4 @@
-"""Licence plates, offline: OpenCV's plate cascades joined with contrast/edge candidate regions.
+"""Licence plates, offline: an OpenCV plate cascade joined with colour and contrast/edge candidate regions.
 
 A detector is anything with ``name``, ``version`` and ``detect(rgb) -> list[Detection]`` (``PlateDetector``);
 the built-in one needs nothing beyond OpenCV. It favours recall: a false candidate costs a masked patch of
@@ -96,10 +96,47 @@ def edge_candidates(gray: np.ndarray, char_height: int) -> list[Detection]:
     return out
 
 
+# Plate backgrounds with a strong colour (OpenCV hue, 0–180): blue (CN small vehicles, US states) and yellow
+# (CN large vehicles, rear plates in several EU countries). White and grey plates are left to the strokes.
+PLATE_HUES = ((100, 125), (15, 35))
+MIN_SATURATION, MIN_VALUE = 80, 60
+
+
+def colour_candidates(rgb: np.ndarray, gray: np.ndarray) -> list[Detection]:
+    """Solid blue or yellow regions shaped like a plate (tilt allowed) with characters across them.
+
+    The box is the upright bounding box of the region, so a tilted plate is covered corner to corner.
+    """
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    height, width = gray.shape
+    close = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 3))  # joins the background across thin characters
+    out: list[Detection] = []
+    for low, high in PLATE_HUES:
+        region = cv2.inRange(hsv, (low, MIN_SATURATION, MIN_VALUE), (high, 255, 255))
+        region = cv2.morphologyEx(region, cv2.MORPH_CLOSE, close)
+        contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            if w < 24 or h < 8 or w * h > 0.05 * width * height:
+                continue
+            _, (rw, rh), _ = cv2.minAreaRect(contour)
+            long_side, short_side = max(rw, rh), min(rw, rh)
+            # The rotated rectangle has a plate's proportions and the region fills most of it.
+            if short_side < 6 or not 1.8 <= long_side / short_side <= 6.0:
+                continue
+            if cv2.contourArea(contour) < 0.5 * rw * rh:
+                continue
+            if _transitions(gray[y + h // 4 : y + h - h // 4, x : x + w]) < MIN_TRANSITIONS:
+                continue
+            out.append(Detection(float(x), float(y), float(w), float(h), 0.5))
+    return out
+
+
 def detect_plates(rgb: np.ndarray) -> list[Detection]:
-    """Plate candidates in an RGB uint8 image: cascade hits plus stroke-dense regions at six character sizes."""
+    """Plate candidates in an RGB uint8 image: cascade hits, blue/yellow plate regions and stroke-dense regions
+    at six character sizes."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    found = cascade_candidates(gray)
+    found = cascade_candidates(gray) + colour_candidates(rgb, gray)
     width = gray.shape[1]
     for char_height in CHARACTER_HEIGHTS:
         if char_height * 6 > width:
@@ -116,7 +153,7 @@ class OfflinePlateDetector:
     """The built-in detector (``detect_plates``)."""
 
     name = "opencv-cascade+stroke-regions"
-    version = "2"
+    version = "2"  # 1: both cascades, stroke regions up to 2.5 character heights, no colour regions
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         return detect_plates(rgb)
