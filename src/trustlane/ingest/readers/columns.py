@@ -67,11 +67,13 @@ def text_column_values(column: pa.Array, *, where: str, name_row: RowNamer) -> t
         flags = pc.equal(pc.filter(lowered, pa.array(filled)), "true")
         return np.asarray(flags.to_numpy(zero_copy_only=False), dtype=np.bool_), filled
     if _NUMBER.match(first):
-        wrong = filled & ~_mask(pc.match_substring_regex(trimmed, NUMBER_PATTERN))
-        if wrong.any():
-            row = int(np.argmax(wrong))
+        # Check only the filled cells: multi-rate CSVs are mostly empty cells in their slower columns.
+        cells = pc.filter(trimmed, pa.array(filled))
+        bad = ~_mask(pc.match_substring_regex(cells, NUMBER_PATTERN))
+        if bad.any():
+            row = int(np.flatnonzero(filled)[int(np.argmax(bad))])
             raise _refuse(where, name_row, row, column[row].as_py(), "a number")
-        return _numbers(pc.filter(trimmed, pa.array(filled))), filled
+        return _numbers(cells), filled
     present = _mask(column.is_valid())
     text = pc.filter(column, pa.array(present)).to_numpy(zero_copy_only=False)
     return np.asarray(text, dtype=object), present
