@@ -39,6 +39,9 @@ demo)
     setup
     exec .venv/bin/trustlane demo "$@"
     ;;
+setup)
+    setup
+    ;;
 test)
     shift
     setup
