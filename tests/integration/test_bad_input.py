@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
-import logging
 import os
 import shutil
 import socket
@@ -21,7 +18,8 @@ import httpx
 import pytest
 import uvicorn
 
-from trustlane.cli.main import run
+from tests.clirun import Result
+from tests.clirun import cli as in_process
 from trustlane.crypto.cosignature import CosignatureSigner
 from trustlane.crypto.keys import NOTE_KEY, write_private_key
 from trustlane.crypto.note import Ed25519Signer, parse_vkey
@@ -37,13 +35,6 @@ from trustlane.storage.sqlite import SqliteStore
 ORIGIN = "holder.example/log"
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 def trustlane(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
     environment = {k: v for k, v in os.environ.items() if k not in ("TRUSTLANE_HOME", "TRUSTLANE_DEBUG")}
     environment.update(env or {})
@@ -57,23 +48,6 @@ def trustlane(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | 
         check=False,
     )
     return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
-
-
-def in_process(*args: str | Path) -> Result:
-    """Run the CLI entry point in this process (for the many cheap parsing cases), as a console script would."""
-    out, err = io.StringIO(), io.StringIO()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            run([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-    return Result(code, out.getvalue(), err.getvalue())
 
 
 def refused(

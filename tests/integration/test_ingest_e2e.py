@@ -11,11 +11,8 @@ upload chains and every file under ``<home>/blobs``.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import io
 import json
-import logging
 import math
 import os
 import re
@@ -33,9 +30,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from tests.clirun import Result, cli
 from tests.conftest import shared_path
 from trustlane.catalog.home import master_key, open_catalog
-from trustlane.cli.main import run
 from trustlane.crypto.envelope import context_aad, open_sealed
 from trustlane.ingest.model import ConsentRecord
 from trustlane.ingest.readers.samples import (
@@ -63,34 +60,6 @@ HYUNDAI_DBC = ("vectors", "dbc", "hyundai_2015_ccan.dbc")
 
 
 # --- running the CLI ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        assert self.code == 0, f"exit {self.code}: {self.err}"
-        return json.loads(self.out)
-
-
-def cli(*args: str | Path) -> Result:
-    """The CLI entry point in this process, as the console script runs it."""
-    out, err = io.StringIO(), io.StringIO()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            run([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-    return Result(code, out.getvalue(), err.getvalue())
 
 
 def cli_process(*args: str | Path) -> Result:
