@@ -68,6 +68,7 @@ class DemoResult:
     holder_vkey: Path | None = None
     witness_vkey: Path | None = None
     isolated: bool = True
+    console_token: str = ""
     seconds: float = 0.0
 
 
@@ -218,6 +219,8 @@ def run_demo(workdir: Path, seed: int, step: Step) -> DemoResult:
             holder.algorithms.approve(algorithm, "1.0.0", holder_node.signer, "holder")
             for role, name in (("agency", AGENCY), ("insurer", INSURER), ("court", COURT)):
                 holder.parties.add(name, role, signers[role].verifier.vkey)
+            holder.parties.add("oem-staff", "holder")  # the holder's own people, for the console
+            result.console_token = holder.parties.issue_token("oem-staff", "demo console", days=7).token
             contracts = {
                 scenario: holder.contracts.grant(
                     Grant(

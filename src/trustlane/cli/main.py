@@ -179,7 +179,8 @@ def demo(
         f"offline proof bundle: {result.bundle}",
         f"verify it yourself:   trustlane ledger verify-bundle {result.bundle} --policy {result.policy} "
         f"--event {result.workdir / 'event.json'}",
-        f"open the console:     trustlane serve --home {result.workdir / 'holder'}   (then http://127.0.0.1:8700/console)",
+        f"open the console:     trustlane serve --home {result.workdir / 'holder'}   (then http://127.0.0.1:8700/console/,",
+        f"                      sign in as oem-staff with the token {result.console_token})",
         f"finished in {result.seconds:.1f} s",
     ]
     print("\n".join(lines))
