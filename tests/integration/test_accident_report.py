@@ -101,3 +101,18 @@ def test_gate_blocks_a_pulse_of_raw_samples(tmp_path: Path) -> None:
     output["pulse"]["longitudinal_ms2"] = [float(v) for v in accel.values[i : i + 50]]
     problems = check_output(output, OUTPUT_SCHEMA, inputs, max_bytes=1024**2)
     assert any("pulse" in p for p in problems)
+
+
+def test_package_command_is_deterministic_and_registers(tmp_path: Path) -> None:
+    from tests.clirun import cli, ok
+
+    first = ok("accident", "package", "--out", tmp_path / "a").out.split()
+    second = ok("accident", "package", "--out", tmp_path / "b").out.split()
+    assert first[1] == second[1] and first[1].startswith("sha256:")
+    assert cli("accident", "package", "--out", tmp_path / "a").code == 2  # never overwrites
+    home = tmp_path / "home"
+    ok("init", "--home", home)
+    registered = ok(
+        "algorithm", "register", tmp_path / "a", "--name", "accident-analysis", "--version", "1", "--home", home
+    ).out.strip()
+    assert registered == first[1]

@@ -73,3 +73,15 @@ def report(
             else "not determinable from the data"
         )
         print(f"  liability indication (non-binding): {verdict}")
+
+
+@app.command("package")
+def package(
+    out: Annotated[Path, typer.Option("--out", help="A new folder for the algorithm package.")],
+) -> None:
+    """Write the accident analysis as a self-contained algorithm package, ready for `algorithm register`."""
+    from trustlane.accident.package import build_algorithm_package
+    from trustlane.analysis.package import tree_digest
+
+    folder = build_algorithm_package(out)
+    typer.echo(f"{folder}\t{tree_digest(folder)}")
