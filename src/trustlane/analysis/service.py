@@ -18,9 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pyarrow.compute as pc
-
 from trustlane.analysis.algorithms import RegisteredAlgorithm, parse_ref
 from trustlane.analysis.contracts import Contract
 from trustlane.analysis.gate import check_output
@@ -30,11 +27,10 @@ from trustlane.analysis.reports import REPORT_TYPE, DisclosedEvent, core_digest,
 from trustlane.analysis.sandbox import InputSeries, SandboxLimits, run_algorithm, sandbox_problem
 from trustlane.canonical import canonical_json
 from trustlane.catalog import tables as t
-from trustlane.crypto.envelope import context_aad, open_sealed
 from trustlane.crypto.note import Ed25519KeyHolder
 from trustlane.crypto.signed_json import sign_json, verify_json
 from trustlane.errors import IntegrityError, TrustlaneError, UsageError
-from trustlane.ingest.segments import read_segment
+from trustlane.ingest.readback import collect_series, decrypted_segments
 from trustlane.storage.base import CheckpointRecord
 
 REQUEST_MAX_AGE_NS = 300 * 10**9
@@ -235,39 +231,19 @@ class AnalysisService:
     # --- reading exactly what the contract grants ----------------------------------------------------
     def _granted(self, contract: Contract) -> _Granted:
         target = contract.policy["target"]
-        signals = list(target["signals"])
         start, end = int(target["t_start_ns"]), int(target["t_end_ns"])
-        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in signals}
         disclosed: list[tuple[str, DisclosedEvent]] = []
+        plains: list[bytes] = []
         for dataset_id in target["datasets"]:
-            dataset = self.holder.catalog.dataset(dataset_id)
-            if dataset is None:
+            if self.holder.catalog.dataset(dataset_id) is None:
                 raise IntegrityError(f"dataset {dataset_id} of contract {contract.id} is gone from the catalog")
-            key = self.holder.vehicles.data_key(dataset.vehicle)
-            for segment in self.holder.catalog.segments(dataset_id=dataset_id, start_ns=start, end_ns=end):
-                aad = context_aad(purpose="segment", vehicle=dataset.vehicle, digest=segment.digest)
-                plain = open_sealed(key, self.holder.blobs.get(segment.digest), aad)
-                if hashlib.sha256(plain).hexdigest() != segment.digest:
-                    raise IntegrityError(f"segment {segment.digest} does not match its digest after decryption")
-                table = read_segment(plain, signals)
-                table = table.filter(pc.and_(pc.greater_equal(table["t_ns"], start), pc.less_equal(table["t_ns"], end)))
-                paths = table.column("path").cast("string").to_numpy(zero_copy_only=False)
-                t_ns = table.column("t_ns").to_numpy()
-                values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=np.float64)
-                texts = table.column("text").to_numpy(zero_copy_only=False)
-                for signal in signals:
-                    mask = paths == signal
-                    if mask.any():
-                        parts[signal].append((t_ns[mask], _numeric(signal, values[mask], texts[mask])))
+            for segment, plain in decrypted_segments(
+                self.holder.catalog, self.holder.vehicles, self.holder.blobs, dataset_id, start_ns=start, end_ns=end
+            ):
+                plains.append(plain)
                 disclosed.append((segment.digest, disclose(self.node.log, segment.ledger_index)))
-        inputs: dict[str, InputSeries] = {}
-        for signal, chunks in parts.items():
-            if not chunks:
-                continue
-            ts = np.concatenate([c[0] for c in chunks]).astype(np.int64)
-            vs = np.concatenate([c[1] for c in chunks])
-            order = np.argsort(ts, kind="stable")
-            inputs[signal] = InputSeries(t_ns=ts[order], values=vs[order])
+        series = collect_series(plains, target["signals"], start_ns=start, end_ns=end, text_as_codes=True)
+        inputs = {signal: InputSeries(t_ns=t, values=v) for signal, (t, v) in series.items()}
         return _Granted(inputs, disclosed, {s: len(v.t_ns) for s, v in inputs.items()})
 
     # --- the loop ------------------------------------------------------------------------------------------
@@ -447,22 +423,6 @@ class AnalysisService:
         if record.size <= index:
             raise IntegrityError(f"checkpoint {record.size} does not cover report event {index}")
         return record
-
-
-def _numeric(signal: str, values: np.ndarray, texts: np.ndarray) -> np.ndarray:
-    """Samples as numbers for the sandbox: text samples of an enumerated signal become the index of the value
-    in its allowed list (VSS catalog or overlay); text with no allowed list, or not in it, becomes NaN."""
-    if not any(t is not None for t in texts):
-        return values
-    from trustlane.ingest.vss import default_catalog
-
-    node = default_catalog().lookup(signal)
-    codes = {v: float(i) for i, v in enumerate(node.allowed)} if node is not None else {}
-    out = values.copy()
-    for i, text in enumerate(texts):
-        if text is not None:
-            out[i] = codes.get(str(text), np.nan)
-    return out
 
 
 def _canonical_problems(output: Any) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,8 +12,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from trustlane.catalog.db import CatalogDB
-from trustlane.crypto.envelope import context_aad, open_sealed
-from trustlane.errors import IntegrityError, UsageError
+from trustlane.errors import UsageError
+from trustlane.ingest.readback import decrypted_segments
 from trustlane.ingest.segments import read_segment
 from trustlane.storage.blobs import BlobStore
 from trustlane.vehicles.registry import VehicleRegistry
@@ -44,17 +43,9 @@ def export_dataset(
         raise UsageError(f"cannot write {out.name}: choose a .parquet or .csv file name")
     if not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: folder {out.parent} does not exist", hint="create it first")
-    key = registry.data_key(dataset.vehicle)
-    tables: list[pa.Table] = []
-    for segment in catalog.segments(dataset_id=dataset_id):
-        aad = context_aad(purpose="segment", vehicle=dataset.vehicle, digest=segment.digest)
-        plain = open_sealed(key, blobs.get(segment.digest), aad)
-        if hashlib.sha256(plain).hexdigest() != segment.digest:
-            raise IntegrityError(
-                f"segment {segment.digest} does not match its digest after decryption",
-                hint="the blob store was altered; restore it from backup",
-            )
-        tables.append(read_segment(plain, signals or None))
+    tables = [
+        read_segment(plain, signals or None) for _, plain in decrypted_segments(catalog, registry, blobs, dataset_id)
+    ]
     table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
     if table.num_columns:  # the same schema whether or not rows were selected
         table = table.set_column(0, "path", pc.cast(table.column("path"), pa.string()))

@@ -29,16 +29,15 @@ from trustlane.analysis.holder import Holder
 from trustlane.analysis.reports import disclose
 from trustlane.canonical import canonical_json
 from trustlane.catalog.home import master_key
-from trustlane.crypto.envelope import context_aad, derive_key, open_sealed
+from trustlane.crypto.envelope import derive_key
 from trustlane.crypto.signed_json import sign_json
-from trustlane.errors import IntegrityError, UsageError
-from trustlane.ingest.segments import read_segment
+from trustlane.errors import UsageError
+from trustlane.ingest.readback import Series, collect_series, decrypted_segments
 from trustlane.privacy import base as processors
 from trustlane.transfer.plan import LATITUDE, LONGITUDE, check_plan
 
 PACKAGE_TYPE = "trustlane/transfer-package/v1"
 PROOF_FIELDS = ("commitment", "checkpoint", "proof", "signature")
-Series = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def manifest_core(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -57,32 +56,8 @@ def signed_part(manifest: dict[str, Any], digest: str | None = None) -> dict[str
 
 
 def _read(holder: Holder, dataset_id: str, signals: list[str]) -> Series:
-    dataset = holder.catalog.dataset(dataset_id)
-    if dataset is None:
-        raise UsageError(f"no dataset {dataset_id!r} on this node")
-    key = holder.vehicles.data_key(dataset.vehicle)
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in signals}
-    for segment in holder.catalog.segments(dataset_id=dataset_id):
-        aad = context_aad(purpose="segment", vehicle=dataset.vehicle, digest=segment.digest)
-        plain = open_sealed(key, holder.blobs.get(segment.digest), aad)
-        if hashlib.sha256(plain).hexdigest() != segment.digest:
-            raise IntegrityError(f"segment {segment.digest} does not match its digest after decryption")
-        table = read_segment(plain, signals)
-        paths = table.column("path").cast(pa.string()).to_numpy(zero_copy_only=False)
-        t_ns = table.column("t_ns").to_numpy()
-        values = table.column("value").to_numpy(zero_copy_only=False)
-        for signal in signals:
-            mask = paths == signal
-            if mask.any():
-                parts[signal].append((t_ns[mask], np.asarray(values[mask], dtype=np.float64)))
-    out: Series = {}
-    for signal, chunks in parts.items():
-        if chunks:
-            t = np.concatenate([c[0] for c in chunks]).astype(np.int64)
-            v = np.concatenate([c[1] for c in chunks])
-            order = np.argsort(t, kind="stable")
-            out[signal] = (t[order], v[order])
-    return out
+    plains = (p for _, p in decrypted_segments(holder.catalog, holder.vehicles, holder.blobs, dataset_id))
+    return collect_series(plains, signals)
 
 
 def _location_step(series: Series, name: str, settings: dict[str, Any]) -> dict[str, Any]:
