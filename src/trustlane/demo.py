@@ -20,17 +20,12 @@ import importlib
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 from trustlane.analysis.contracts import Grant
@@ -41,12 +36,13 @@ from trustlane.canonical import canonical_json
 from trustlane.client import NodeClient
 from trustlane.crypto.keys import NOTE_KEY, write_private_key
 from trustlane.crypto.note import Ed25519Signer, parse_vkey
-from trustlane.errors import RemoteError, VerificationError
+from trustlane.errors import VerificationError
 from trustlane.ingest.pipeline import IngestOptions, Ingestor
 from trustlane.ingest.readers.samples import write_csv
 from trustlane.ledger.policy import Policy
 from trustlane.ledger.proofs import TlogProof
 from trustlane.node import Node
+from trustlane.ops.subprocess_server import free_port, trustlane_server
 
 Step = Callable[[str], None]
 S = 1_000_000_000
@@ -70,45 +66,6 @@ class DemoResult:
     isolated: bool = True
     console_token: str = ""
     seconds: float = 0.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            detail = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise RemoteError(f"a demo server exited at start: {detail.strip()[-500:]}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RemoteError(f"a demo server did not answer on {url} within {timeout:.0f} s")
-
-
-@contextmanager
-def _server(argv: list[str], url: str, env: dict[str, str]) -> Iterator[None]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trustlane", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    try:
-        _wait_healthy(url, process)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 def _party_key(home: Path, name: str) -> Ed25519Signer:
@@ -185,11 +142,11 @@ def run_demo(workdir: Path, seed: int, step: Step) -> DemoResult:
     result.witness_vkey = workdir / "court-witness.vkey"
     result.witness_vkey.write_text(witness_vkey + "\n")
 
-    witness_port = _free_port()
+    witness_port = free_port()
     witness_url = f"http://127.0.0.1:{witness_port}"
     step(f"the court's witness listens on {witness_url}")
     witness_args = ["witness", "serve", "--home", str(homes["court"]), "--port", str(witness_port)]
-    with _server(witness_args, witness_url, env):
+    with trustlane_server(witness_args, witness_url, env):
         holder_node.add_witness(COURT, witness_url, witness_vkey)
         data = workdir / "fleet"
         step("generating a fleet day: an L2 crash, an L3 crash, a commute with GNSS")
@@ -238,11 +195,11 @@ def run_demo(workdir: Path, seed: int, step: Step) -> DemoResult:
             _ingest_bundle(holder_node, holder, datasets["l3-takeover"], witness_vkey, workdir, result)
         holder_node.close()
 
-        api_port = _free_port()
+        api_port = free_port()
         api_url = f"http://127.0.0.1:{api_port}"
         step(f"the holder's API listens on {api_url}; the agency asks for the analyses over HTTP")
         serve_args = ["serve", "--home", str(homes["holder"]), "--port", str(api_port)]
-        with _server(serve_args, api_url + "/health", env):
+        with trustlane_server(serve_args, api_url + "/health", env):
             reports_dir = homes["agency"] / "reports"
             reports_dir.mkdir()
             with NodeClient(api_url, signer=signers["agency"]) as agency:

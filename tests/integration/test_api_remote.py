@@ -16,6 +16,7 @@ import pytest
 
 from tests.clirun import cli, ok, refused
 from tests.conftest import IN_CI
+from tests.served import free_port
 from trustlane.analysis.sandbox import sandbox_problem
 from trustlane.client import NodeClient
 from trustlane.ingest.readers.samples import write_csv
@@ -26,12 +27,6 @@ T0 = 1_700_000_000 * S
 DATA = Path(__file__).resolve().parents[1] / "data" / "analysis"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
     ok("party", "add", "remote-agency", "--role", "agency", "--vkey", key.with_suffix(".vkey"), "--home", home)
     contract = ok("contract", "grant", "--party", "remote-agency", "--dataset", dataset, "--algorithm",
                   "speed-stats@1", "--purpose", "accident-liability", "--home", home).out.strip()  # fmt: skip
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "TRUSTLANE_HOME"}
     server = subprocess.Popen(
         [sys.executable, "-m", "trustlane", "serve", "--home", str(home), "--port", str(port)],

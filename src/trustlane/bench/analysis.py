@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +26,7 @@ from trustlane.analysis.verify import verify_report
 from trustlane.ingest.pipeline import IngestOptions, Ingestor
 from trustlane.ingest.readers.samples import write_parquet
 from trustlane.node import Node
+from trustlane.ops.subprocess_server import free_port, trustlane_server
 
 VIN = "1M8GDM9AXKP042788"
 S = 1_000_000_000
@@ -127,12 +125,6 @@ def bench_analysis(
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _load(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> tuple[int, list[float]]:
     import httpx
 
@@ -172,23 +164,10 @@ def bench_api(
             assert outcome.report is not None, outcome.reason
             report_id = outcome.report["id"]
             token = holder.parties.issue_token("agency", "bench").token
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "TRUSTLANE_HOME"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "trustlane", "serve", "--home", str(home), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
-        stack.callback(server.wait, 10)
-        stack.callback(server.terminate)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("trustlane serve did not start") from None
-                time.sleep(0.1)
+        serve = ["serve", "--home", str(home), "--port", str(port)]
+        stack.enter_context(trustlane_server(serve, f"http://127.0.0.1:{port}/health", env))
         base = f"http://127.0.0.1:{port}"
         results: dict[str, Any] = {"concurrency": concurrency, "seconds": seconds}
         cases = {
