@@ -27,7 +27,7 @@ def _format(path: Path) -> str | None:
         return img.format
 
 
-def _run(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def _run(*args: str | Path | int, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """Run the command group as the console script does (a TrustlaneError becomes its exit code)."""
     command = typer.main.get_command(anonymize_cmd.app)
     try:
@@ -118,3 +118,33 @@ def test_missing_and_clashing_inputs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2 and "share the name" in text
     code, text = _run("image", src, "--out", tmp_path, capsys=capsys)
     assert code == 2 and "inside --out" in text
+
+
+def test_frames_in_parallel_give_what_one_frame_at_a_time_gives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = shared_path("vectors", "images")
+    inputs = [folder / n for n in ("dlib_2007_007763.jpg", "oa_eu_dev01.jpg", "ccpd_dev01.jpg")]
+    texts = {}
+    for workers in (1, 3):
+        code, texts[workers] = _run(
+            "image", *inputs, "--out", tmp_path / f"w{workers}", "--workers", workers, "--json", capsys=capsys
+        )
+        assert code == 0
+    assert texts[1] == texts[3].replace("w3", "w1")
+    for src in inputs:
+        assert (tmp_path / "w1" / src.name).read_bytes() == (tmp_path / "w3" / src.name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "w3").iterdir()) == sorted(p.name for p in inputs)  # no staging left
+
+
+def test_damage_found_by_a_parallel_worker_leaves_no_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = shared_path("vectors", "images")
+    bad = tmp_path / "late.jpg"
+    bad.write_bytes((folder / "ccpd_dev01.jpg").read_bytes()[:5000])  # a JPEG cut short
+    out = tmp_path / "existing"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier work")
+    inputs = [folder / "dlib_2007_007763.jpg", folder / "oa_eu_dev01.jpg", bad]
+    code, text = _run("image", *inputs, "--out", out, "--workers", 2, "--json", capsys=capsys)
+    assert code == 2 and "late.jpg" in text
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]

