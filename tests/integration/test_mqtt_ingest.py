@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from trustlane.catalog.home import master_key, open_catalog
-from trustlane.ingest.mqtt import client_id_for, drop_session, parse_broker, publish_telemetry
+from trustlane.ingest.mqtt import MAX_PACKET_BYTES, client_id_for, drop_session, parse_broker, publish_telemetry
 from trustlane.ingest.telemetry import MAX_SIGNALS, encode_json, telemetry_message
 from trustlane.ingest.telemetry_state import SeqSet
 from trustlane.ledger.fsck import fsck
@@ -372,6 +372,7 @@ def test_unknown_vehicles_and_malformed_messages_are_counted_and_not_fatal(
     now = time.time_ns()
     good = [telemetry_message(seq, {"Vehicle.Speed": 10.0 + seq}, t_ns=now + seq) for seq in (0, 1)]
     bad = [
+        b"{" + b" " * MAX_PACKET_BYTES + b"}",  # over the receive limit: skipped unread, never buffered
         b"\x00\xffnot json",
         b'{"v":1,"seq":2,"t_ns":"%d","signals":{"Vehicle.Speed":NaN}}' % now,  # non-finite
         b'{"v":1,"seq":3,"t_ns":"%d","signals":{"Vehicle.Speed":1e999}}' % now,  # overflows to inf
@@ -385,7 +386,7 @@ def test_unknown_vehicles_and_malformed_messages_are_counted_and_not_fatal(
         b'{"v":2,"seq":11,"t_ns":"1","signals":{"Vehicle.Speed":1}}',  # a version this node does not read
         b'{"v":1,"seq":12,"t_ns":"1","signals":{"Vehicle.Speed":null}}',
     ]
-    assert len(bad[3]) > 64 * 1024
+    assert len(bad[4]) > 64 * 1024
     ingest = Ingest(holder, broker, "--max-messages", str(len(good) + len(bad) + 1))
     publish_telemetry(broker, VIN_A, [good[0], *bad, good[1]], topic=holder.topic(VIN_A))
     publish_telemetry(broker, VIN_UNKNOWN, [good[0]], topic=holder.topic(VIN_UNKNOWN))
@@ -401,6 +402,7 @@ def test_unknown_vehicles_and_malformed_messages_are_counted_and_not_fatal(
     }
     log = ingest.errors
     assert "more than the 65536-byte limit" in log and "not a finite number" in log and "SAE_9" in log
+    assert f"more than the {MAX_PACKET_BYTES}-byte limit" in log and "skipped unread" in log
     assert "is not registered on this node" in log
     for vin in (VIN_A, VIN_B, VIN_UNKNOWN):
         assert vin not in log  # the topic is shown with the pseudonym in place of the VIN

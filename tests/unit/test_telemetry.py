@@ -11,13 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trustlane.crypto.envelope import context_aad
 from trustlane.errors import ConflictError, MalformedInput
 from trustlane.ingest.mapping import shipped_mapping
+from trustlane.ingest.mqtt import _wal_aad
 from trustlane.ingest.telemetry import (
     MAX_MESSAGE_BYTES,
     MAX_SIGNALS,
     SIGNAL_TABLE,
     Telemetry,
+    Value,
     canonical_record,
     decode_message,
     encode_binary,
@@ -26,6 +29,7 @@ from trustlane.ingest.telemetry import (
     replace_vin,
     split_records,
     telemetry_topic,
+    value_types,
     vin_from_topic,
 )
 from trustlane.ingest.telemetry_buffer import Bucket, SampleCheck
@@ -53,13 +57,38 @@ def types(message: Telemetry) -> tuple[type, ...]:
 
 # --- formats -------------------------------------------------------------------------------------------------
 
-SIGNALS = {
+SIGNALS: dict[str, Value] = {
     "Vehicle.Speed": 12.5,
     "Vehicle.IsMoving": True,
     "Vehicle.ADAS.ActiveAutonomyLevel": "SAE_2",
     "Vendor.acme.Gauge": -0.0,
     "Vehicle.Cabin.Door.Row1.PassengerSide.IsOpen": False,
 }
+
+
+@pytest.mark.parametrize(
+    ("signals", "binary"),
+    [
+        ({"Vehicle.Speed": 1.5, "Vehicle.IsMoving": 2.0}, True),  # table ids, all float64: the fast path
+        ({"Vehicle.Speed": 1.5, "Vendor.x": -3.0}, True),  # an inline path
+        ({"Vehicle.Speed": 1.5, "Vehicle.IsMoving": True}, True),
+        ({"Vehicle.Speed": 1.5, "Vendor.x": 3}, False),  # a JSON integer becomes a float
+        ({"Vehicle.Speed": 1.5, "Vendor.x": "text"}, False),
+        ({"Vehicle.Speed": 1e308, "Vendor.x": 1e308}, False),  # finite, though their sum is not
+    ],
+)
+def test_value_types_match_the_decoded_values(signals: dict[str, Value], binary: bool) -> None:
+    message = decode(encode_binary(3, 5, signals) if binary else encode_json(3, 5, signals))
+    assert value_types(message) == tuple(map(type, message.values))
+    assert message.values == tuple(float(v) if type(v) is int else v for v in signals.values())
+
+
+def test_a_repeated_table_id_is_refused_on_the_fast_path_too() -> None:
+    good = encode_binary(1, 5, {"Vehicle.Speed": 1.0, "Vehicle.IsMoving": 2.0})
+    assert decode(good).names == ("Vehicle.Speed", "Vehicle.IsMoving")
+    repeated = good[:22] + good[22:33] + good[22:33]  # the same id twice
+    with pytest.raises(MalformedInput, match="names a signal twice"):
+        decode(repeated)
 
 
 @pytest.mark.parametrize("binary", [False, True])
@@ -296,3 +325,21 @@ def test_state_file_keeps_the_write_ahead_and_has_one_owner(tmp_path: Path) -> N
         assert (tmp_path / "telemetry" / "state.db").stat().st_mode & 0o777 == 0o600
     finally:
         again.close()
+
+
+@pytest.mark.parametrize(
+    ("vehicle", "bucket", "row"),
+    [
+        ("veh-3xsyznvuh77fhvcoxyz5kq7inq", "w:179591731", 1),
+        ("veh-a", "late:0", 0),
+        ("veh-a", "w:1", (1 << 53) - 1),
+        ("v", "w:1", -3),
+        ('q"uote', "back\\slash", 7),  # escaped: the general path
+        ("tab\there", "w:1", 7),
+        ("fahrzeug-ä", "w:1", 7),
+        ("", "", 7),
+    ],
+)
+def test_the_write_ahead_aad_is_the_canonical_context(vehicle: str, bucket: str, row: int) -> None:
+    expected = context_aad(purpose="telemetry-wal", vehicle=vehicle, bucket=bucket, row=row)
+    assert _wal_aad(vehicle, bucket, row) == expected

@@ -1,7 +1,8 @@
 """Live telemetry ingest through a real MQTT broker, beside the broker's raw loopback throughput.
 
 * raw loopback: a plain paho subscriber (QoS 1, acknowledges on receipt, does nothing else) receives N
-  messages of the same size from a publisher process sending as fast as it can;
+  messages of the same size from a publisher process sending as fast as it can; the same with the ingest's
+  own receive path (:class:`~trustlane.ingest.mqtt_session.MqttSession`, one batch of PUBACKs per read);
 * ingest: ``trustlane ingest mqtt --json`` runs as its own process on a fresh node home with a fleet of
   registered vehicles; a publisher process sends N messages of ``signals`` numeric signals each, round-robin
   over the fleet, at ``rate`` messages/s, every message stamped with its publish time (``t_ns``). The ingest
@@ -34,6 +35,8 @@ from paho.mqtt.properties import Properties
 from trustlane.catalog.home import master_key, open_catalog
 from trustlane.errors import RemoteError
 from trustlane.ingest.mqtt import RECEIVE_MAXIMUM, client_id_for, drop_session, parse_broker
+from trustlane.ingest.mqtt_session import MqttSession, SessionOptions
+from trustlane.ingest.mqtt_wire import Oversized, Publish
 from trustlane.ingest.telemetry import MAGIC, SIGNAL_IDS, SIGNAL_TABLE
 from trustlane.ingest.vss import default_catalog
 from trustlane.node import Node
@@ -251,6 +254,66 @@ def raw_loopback(broker: str, messages: int, paths: list[str], encoding: str) ->
     }
 
 
+class _AckOnReceipt:
+    """A do-nothing subscriber on the ingest's receive path: it acknowledges every read's messages at once."""
+
+    def __init__(self, topic: str, expected: int) -> None:
+        self.topic = topic
+        self.expected = expected
+        self.received = 0
+        self.first: float | None = None
+        self.last = 0.0
+        self.subscribed = threading.Event()
+        self.done = threading.Event()
+        self.failure: BaseException | None = None
+
+    def session_connected(self, session: MqttSession, session_present: bool) -> None:
+        self.session = session
+        session.subscribe([self.topic])
+
+    def session_subscribed(self, reasons: bytes) -> None:
+        self.subscribed.set()
+
+    def session_failed(self, error: BaseException) -> None:
+        self.failure = error
+        self.done.set()
+
+    def session_messages(self, generation: int, messages: list[Publish | Oversized]) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.received += len(messages)
+        self.session.ack(generation, [m[1] for m in messages if isinstance(m, tuple) and m[2]])
+        if self.received >= self.expected:
+            self.done.set()
+
+
+def lean_loopback(broker: str, messages: int, paths: list[str], encoding: str) -> dict[str, float]:
+    """Messages/s a do-nothing subscriber on the ingest's receive path receives (QoS 1), publisher flat out."""
+    target = parse_broker(broker)
+    topic = f"trustlane-bench/{os.getpid()}-{random.getrandbits(32):08x}/lean"
+    listener = _AckOnReceipt(topic, messages)
+    options = SessionOptions(receive_maximum=RECEIVE_MAXIMUM)
+    session = MqttSession(target, f"trustlane-lean-{os.getpid()}", listener, options)
+    session.connect()
+    session.start()
+    try:
+        if not listener.subscribed.wait(10):
+            raise RemoteError(f"no subscription at {target.url}", hint="is the broker running?")
+        process, _ = _publisher(broker, [topic], messages, 0, paths, encoding)
+        process.join(600)
+        seen = -1
+        while not listener.done.wait(2) and listener.received != seen:
+            seen = listener.received
+    finally:
+        session.close()
+    if listener.failure is not None:
+        raise listener.failure
+    span = listener.last - listener.first if listener.first is not None else 0.0
+    return {"received": float(listener.received), "msgs_per_s": listener.received / span if span > 0 else 0.0}
+
+
 # --- a private broker -----------------------------------------------------------------------------------------
 
 PRIVATE = "private"
@@ -361,6 +424,7 @@ def _measure(
     paths = bench_signals(signals)
     progress("raw loopback", 0.0)
     raw = raw_loopback(broker, messages, paths, encoding)
+    lean = lean_loopback(broker, messages, paths, encoding)
     base = Path(tempfile.mkdtemp(prefix="trustlane-bench-mqtt-"))
     home = base / "node"
     prefix = f"trustlane-bench/{os.getpid()}-{random.getrandbits(32):08x}"
@@ -414,8 +478,10 @@ def _measure(
         "raw_loopback_received": int(raw["received"]),
         "raw_publish_per_s": round(raw["publish_per_s"], 1),
         "ratio_to_raw_loopback": round(accepted_rate / raw["msgs_per_s"], 3) if raw["msgs_per_s"] else None,
+        "lean_loopback_msgs_per_s": round(lean["msgs_per_s"], 1),
+        "lean_loopback_received": int(lean["received"]),
         "cpus": os.cpu_count(),
     }
 
 
-__all__ = ["bench_signals", "fleet", "ingest_throughput", "publish_stream", "raw_loopback"]
+__all__ = ["bench_signals", "fleet", "ingest_throughput", "lean_loopback", "publish_stream", "raw_loopback"]

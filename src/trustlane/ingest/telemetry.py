@@ -25,7 +25,7 @@ import operator
 import struct
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from trustlane.errors import MalformedInput
@@ -191,17 +191,34 @@ SIGNAL_IDS: dict[str, int] = {path: number for number, path in enumerate(SIGNAL_
 class Telemetry:
     """One decoded message: signal ``names`` and their ``values`` (float, bool or str) in message order.
 
-    ``vin`` is the vehicle the message itself names (JSON ``vehicle``), if any."""
+    ``vin`` is the vehicle the message itself names (JSON ``vehicle``), if any. ``types`` are the values'
+    types when the decoder already knows them (every value a float), else empty: see :func:`value_types`."""
 
     seq: int
     t_ns: int
     names: tuple[str, ...]
     values: tuple[Value, ...]
     vin: str | None = None
+    types: tuple[type, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def signals(self) -> dict[str, Value]:
         return dict(zip(self.names, self.values, strict=True))
+
+
+_FLOAT_TYPES: dict[int, tuple[type, ...]] = {}
+
+
+def _all_floats(count: int) -> tuple[type, ...]:
+    types = _FLOAT_TYPES.get(count)
+    if types is None:
+        types = _FLOAT_TYPES[count] = (float,) * count
+    return types
+
+
+def value_types(message: Telemetry) -> tuple[type, ...]:
+    """The type of each value (float, bool or str), in message order."""
+    return message.types or tuple(map(type, message.values))
 
 
 # --- topics ---------------------------------------------------------------------------------------------
@@ -323,7 +340,8 @@ def _decode_json(payload: bytes, where: str) -> Telemetry:
         raise _bad(where, seq, f"has {len(raw)} signals; a message holds 1 to {MAX_SIGNALS}")
     names = tuple(raw)
     values = tuple(raw.values())
-    return Telemetry(seq, t_ns, names, _checked_values(names, values, where, seq), vin)
+    checked, floats_only = _checked_values(names, values, where, seq)
+    return Telemetry(seq, t_ns, names, checked, vin, _all_floats(len(names)) if floats_only else ())
 
 
 def _uint(value: object, limit: int) -> int | None:
@@ -350,9 +368,11 @@ _SHORT = MAX_TEXT_BYTES // 4  # a text of at most this many characters has at mo
 _GOOD_NAMES: set[str] = set()  # names that passed _check_name (bounded: cleared when it grows large)
 
 
-def _checked_values(names: tuple[str, ...], raw: tuple[object, ...], where: str, seq: int) -> tuple[Value, ...]:
-    """The values, ints made floats, once every name and value is allowed. Whole-message checks come first:
-    the common message passes them without a Python loop per signal."""
+def _checked_values(
+    names: tuple[str, ...], raw: tuple[object, ...], where: str, seq: int
+) -> tuple[tuple[Value, ...], bool]:
+    """The values, ints made floats, once every name and value is allowed, and whether all are floats now.
+    Whole-message checks come first: the common message passes them without a Python loop per signal."""
     kinds = set(map(type, raw))
     values = _fast_values(raw, kinds) if kinds <= _SCALARS else None
     if values is None:  # something is wrong (or unusual): check value by value, naming the signal
@@ -361,7 +381,7 @@ def _checked_values(names: tuple[str, ...], raw: tuple[object, ...], where: str,
         for name in names:
             if name not in _GOOD_NAMES:
                 _check_name(name, where, seq)
-    return values
+    return values, kinds <= _NUMBERS
 
 
 def _fast_values(raw: tuple[object, ...], kinds: set[type]) -> tuple[Value, ...] | None:
@@ -424,6 +444,7 @@ def _names_of(*ids: int) -> tuple[str, ...]:
 
 
 _FLOAT_RUNS: dict[int, struct.Struct] = {}
+_FLOAT_NAMES: dict[tuple[int, ...], tuple[str, ...]] = {}  # signal ids -> names, for id runs that passed
 
 
 def _decode_binary(payload: bytes, where: str) -> Telemetry:
@@ -438,7 +459,7 @@ def _decode_binary(payload: bytes, where: str) -> Telemetry:
     if count > 1 and size == _HEADER.size + 11 * count:  # maybe all are table ids with float64s: one unpack
         fast = _float_run(payload, count)
         if fast is not None:
-            return Telemetry(seq, t_ns, fast[0], fast[1])
+            return Telemetry(seq, t_ns, fast[0], fast[1], None, _all_floats(count))
     return _decode_binary_slow(payload, where, seq, t_ns, count)
 
 
@@ -447,13 +468,20 @@ def _float_run(payload: bytes, count: int) -> tuple[tuple[str, ...], tuple[float
     if layout is None:
         layout = _FLOAT_RUNS[count] = struct.Struct(">" + "HBd" * count)
     fields = layout.unpack_from(payload, _HEADER.size)
-    ids, types, numbers = fields[0::3], fields[1::3], fields[2::3]
-    if types.count(TYPE_FLOAT) != count or min(ids) < 1 or max(ids) >= len(_BY_ID) or len(set(ids)) != count:
+    ids, numbers = fields[0::3], fields[2::3]
+    if fields[1::3].count(TYPE_FLOAT) != count:
         return None
+    names = _FLOAT_NAMES.get(ids)
+    if names is None:  # a new run of ids (a vehicle sends the same few): check it once
+        if min(ids) < 1 or max(ids) >= len(_BY_ID) or len(set(ids)) != count:
+            return None
+        if len(_FLOAT_NAMES) > 10_000:
+            _FLOAT_NAMES.clear()
+        names = _FLOAT_NAMES[ids] = _names_of(*ids)
     total = sum(numbers)
     if total - total != 0:
         return None
-    return _names_of(*ids), numbers
+    return names, numbers
 
 
 def _decode_binary_slow(payload: bytes, where: str, seq: int, t_ns: int, count: int) -> Telemetry:
@@ -607,6 +635,7 @@ __all__ = [
     "split_records",
     "telemetry_message",
     "telemetry_topic",
+    "value_types",
     "vin_from_topic",
     "vin_level",
 ]
