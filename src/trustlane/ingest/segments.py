@@ -2,15 +2,20 @@
 
 A segment holds every sample whose timestamp falls in one window ``[k·L, (k+1)·L)`` of the epoch
 (``L`` = segment length, default 10 s), so segments of live telemetry and of recorded files line up.
-The table is long-form, one row per sample, sorted by signal then time::
+Two layouts, named in the schema metadata ``trustlane.segment``; :func:`read_segment` reads both as the rows
+of v1. Layout v1 is long-form, one row per sample, sorted by signal then time::
 
     path   dictionary<int32, string>   VSS (or overlay / vendor) path
     t_ns   int64                       nanoseconds since the Unix epoch, UTC
     value  float64 (nullable)          numeric and boolean samples (true = 1.0)
     text   string (nullable)           text samples
 
-A segment is addressed by the SHA-256 of its Parquet bytes. The encoding is a pure function of the samples
-(see :func:`_value_encoding`), so the same samples always give the same segment and digest.
+Layout v2 (:mod:`.segment_wide`) has one time column and one column per signal; it is written where the
+segment's signals share their sample times, v1 elsewhere (signals on clocks of their own, few samples).
+
+A segment is addressed by the SHA-256 of its Parquet bytes. The layout and the encodings are a pure function
+of the samples (see :func:`_values_repeat` and :mod:`.segment_wide`), so the same samples always give the same
+segment and digest.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trustlane.errors import UsageError
+from trustlane.errors import IntegrityError, UsageError
 from trustlane.ingest.model import Signal
+from trustlane.ingest.segment_wide import LAYOUT as WIDE_LAYOUT
+from trustlane.ingest.segment_wide import TIME_COLUMN, long_table, wide_table
 
 log = logging.getLogger("trustlane.ingest.segments")
 
@@ -113,8 +120,11 @@ _jobs: list[tuple[int, list[tuple[Signal, int, int]]]] = []  # what forked encod
 _forking = threading.Lock()
 
 
-def _build_job(number: int) -> Segment:
-    return _build(*_jobs[number])
+_BATCH = 4  # windows an encoder takes at a time: fewer, larger messages to the parent
+
+
+def _build_batch(first: int) -> list[Segment]:
+    return [_build(*job) for job in _jobs[first : first + _BATCH]]
 
 
 def _build_forked(jobs: list[tuple[int, list[tuple[Signal, int, int]]]], workers: int) -> Iterator[Segment]:
@@ -133,11 +143,11 @@ def _build_forked_locked(jobs: list[tuple[int, list[tuple[Signal, int, int]]]], 
             pool = context.Pool(workers)
         done = 0
         try:
-            results = pool.imap(_build_job, range(len(jobs)))
+            results = pool.imap(_build_batch, range(0, len(jobs), _BATCH))
             while done < len(jobs):
-                segment = results.next(timeout=_STALL_S)
-                done += 1
-                yield segment
+                batch = results.next(timeout=_STALL_S)
+                done += len(batch)
+                yield from batch
         except multiprocessing.TimeoutError:
             # A forked encoder that stalls (a lock another thread held at the fork) must not hang the ingest.
             log.warning("segment encoders stalled; encoding the remaining %d segments here", len(jobs) - done)
@@ -192,7 +202,8 @@ def _values_repeat(samples: Sequence[npt.NDArray[np.float64] | None]) -> bool:
     return size > 0 and distinct <= _REPEAT_RATIO * size
 
 
-def _build(window: int, parts: Sequence[tuple[Signal, int, int]]) -> Segment:
+def _long_table(parts: Sequence[tuple[Signal, int, int]]) -> tuple[pa.Table, dict[str, str], list[str]]:
+    """The v1 table of ``parts`` with its column encodings and dictionary columns."""
     paths = [s.path for s, _, _ in parts]
     counts = np.array([hi - lo for _, lo, hi in parts], dtype=np.int32)
     indices = np.repeat(np.arange(len(parts), dtype=np.int32), counts)
@@ -202,37 +213,55 @@ def _build(window: int, parts: Sequence[tuple[Signal, int, int]]) -> Segment:
     table = pa.Table.from_arrays(
         [path_col, t_col, pa.concat_arrays(list(value_parts)), pa.concat_arrays(list(text_parts))], schema=SCHEMA
     )
-    sink = pa.BufferOutputStream()
-    # Delta encoding turns regular timestamps into almost nothing. Values get a dictionary only where they
-    # repeat (quantised sensor data): smaller and about 15 % faster to write than zstd over plain float64s.
-    # Values that do not repeat are written plain (a dictionary that fills up and is abandoned costs twice).
+    # Values get a dictionary only where they repeat (quantised sensor data): smaller and about 15 % faster to
+    # write than zstd over plain float64s. Values that do not repeat are written plain (a dictionary that fills
+    # up and is abandoned costs twice).
     repeating = _values_repeat([_sample(s.values, lo, hi) for s, lo, hi in parts])
+    return table, {"t_ns": "DELTA_BINARY_PACKED"}, ["path", "value"] if repeating else ["path"]
+
+
+def _build(window: int, parts: Sequence[tuple[Signal, int, int]]) -> Segment:
+    table, encodings, dictionary = wide_table(parts) or _long_table(parts)
+    sink = pa.BufferOutputStream()
+    # Delta encoding turns regular timestamps (and smooth decimal values) into almost nothing.
     pq.write_table(
         table,
         sink,
         compression="zstd",
         compression_level=1,
-        use_dictionary=["path", "value"] if repeating else ["path"],
+        use_dictionary=dictionary,
         dictionary_pagesize_limit=_DICTIONARY_LIMIT,
-        column_encoding={"t_ns": "DELTA_BINARY_PACKED"},
+        column_encoding=encodings,
         write_statistics=False,
     )
     data = sink.getvalue().to_pybytes()
-    t_all = t_col.to_numpy()
     return Segment(
         window=window,
-        t_start_ns=int(t_all.min()),
-        t_end_ns=int(t_all.max()),
-        rows=len(t_all),
-        paths=tuple(paths),
+        t_start_ns=min(int(s.timestamps_ns[lo]) for s, lo, _ in parts),
+        t_end_ns=max(int(s.timestamps_ns[hi - 1]) for s, _, hi in parts),
+        rows=sum(hi - lo for _, lo, hi in parts),
+        paths=tuple(s.path for s, _, _ in parts),
         parquet=data,
         digest=hashlib.sha256(data).hexdigest(),
     )
 
 
 def read_segment(parquet: bytes, paths: Sequence[str] | None = None) -> pa.Table:
-    """The rows of a segment, optionally only some signals."""
-    table = pq.read_table(io.BytesIO(parquet))
+    """The rows of a segment (long-form, layout v1, whatever its layout), optionally only some signals."""
+    source = pq.ParquetFile(io.BytesIO(parquet))
+    layout = (source.schema_arrow.metadata or {}).get(b"trustlane.segment", b"v1")
+    if layout == WIDE_LAYOUT:
+        names = source.schema_arrow.names
+        if paths is not None:
+            wanted = set(paths)
+            names = [n for n in names if n == TIME_COLUMN or n in wanted]
+        return long_table(source.read(columns=names), SCHEMA)
+    if layout != b"v1":
+        raise IntegrityError(
+            f"segment layout {layout.decode(errors='replace')!r} is not one this trustlane reads",
+            hint="upgrade trustlane to read data stored by a newer version",
+        )
+    table = source.read()
     if paths is not None:
         wanted = pa.array(list(paths), type=pa.string())
         mask = pa.compute.is_in(table.column("path").cast(pa.string()), value_set=wanted)

@@ -19,6 +19,7 @@ asammdf runs in a forked child process (see :mod:`.sandbox`) after the declared 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,16 @@ def _unique_name(name: str, group: int, index: int, used: set[str]) -> str:
 
 def _timestamps(path: Path, where: str, raw_seconds: npt.ArrayLike, start_ns: int) -> TimeArray:
     seconds = np.asarray(raw_seconds, dtype=np.float64)
-    if len(seconds) and (not np.isfinite(seconds).all() or np.abs(seconds).max() * 1e9 + abs(start_ns) >= INT64_MAX):
-        raise MalformedInput(f"{path}: {where}: master times are not finite or out of range", hint=DAMAGED_HINT)
-    return np.rint(seconds * 1e9).astype(np.int64) + np.int64(start_ns)
+    if len(seconds):
+        # the extremes are NaN or infinite when any time is: no temporary array the size of the channel
+        low, high = float(seconds.min()), float(seconds.max())
+        if not (math.isfinite(low) and math.isfinite(high)) or max(-low, high) * 1e9 + abs(start_ns) >= INT64_MAX:
+            raise MalformedInput(f"{path}: {where}: master times are not finite or out of range", hint=DAMAGED_HINT)
+    nanoseconds = seconds * 1e9
+    np.rint(nanoseconds, out=nanoseconds)
+    times = nanoseconds.astype(np.int64)
+    times += np.int64(start_ns)
+    return times
 
 
 def read_mdf4(path: Path, *, dbc: Path | None = None, isolated: bool = True) -> RawRecording:
@@ -106,7 +114,7 @@ def _read(path: Path, mdf: Any) -> RawRecording:
         for channel_index, channel in enumerate(group.channels)
         if int(channel.channel_type) not in _MASTER_TYPES
     ]
-    signals = mdf.select([(None, g, c) for g, c, _ in entries], raw=False) if entries else []
+    signals = mdf.select([(None, g, c) for g, c, _ in entries], raw=False, copy_master=False) if entries else []
     used: set[str] = set()
     skipped: list[str] = []
     channels: list[Channel] = []
