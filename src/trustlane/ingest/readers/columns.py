@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from trustlane.errors import MalformedInput
 from trustlane.ingest.readers.base import describe_value
 from trustlane.ingest.readers.checks import INT64_MAX
+from trustlane.ingest.readers.plaintext import plain_number_values
 from trustlane.ingest.readers.timecol import RowNamer
 from trustlane.ingest.readers.values import AnyArray
 
@@ -30,8 +31,22 @@ _NUMBER = re.compile(NUMBER_PATTERN)
 _FLAGS = ("true", "false")
 
 
-def _mask(array: pa.Array) -> BoolArray:
+def _mask(array: pa.Array | pa.ChunkedArray) -> BoolArray:
     return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _valid(column: pa.Array | pa.ChunkedArray) -> BoolArray:
+    """Which rows are not null, straight from the validity bitmaps (cheaper than converting is_valid())."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = []
+    for chunk in chunks:
+        bitmap = chunk.buffers()[0] if len(chunk) else None
+        if not chunk.null_count or bitmap is None:
+            parts.append(np.full(len(chunk), not chunk.null_count, dtype=np.bool_))
+            continue
+        bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+        parts.append(bits[chunk.offset : chunk.offset + len(chunk)].astype(np.bool_))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.bool_)
 
 
 def _refuse(where: str, name_row: RowNamer, row: int, value: object, expected: str) -> MalformedInput:
@@ -51,39 +66,51 @@ def _numbers(cells: pa.Array) -> AnyArray:
     return np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def text_column_values(column: pa.Array, *, where: str, name_row: RowNamer) -> tuple[AnyArray, BoolArray]:
+def text_column_values(
+    column: pa.Array | pa.ChunkedArray, *, where: str, name_row: RowNamer
+) -> tuple[AnyArray, BoolArray]:
     """Values and row mask of a CSV column read as text; ``where`` names the file and column."""
-    trimmed = pc.utf8_trim_whitespace(column)
-    filled = _mask(pc.greater(pc.utf8_length(trimmed), 0))
-    if not filled.any():
+    # Work on the cells that hold text only: multi-rate CSVs are mostly empty (null) cells in their slower columns.
+    rows = np.flatnonzero(_valid(column))
+    cells = pc.drop_null(column)
+    if isinstance(cells, pa.ChunkedArray):
+        cells = cells.combine_chunks()
+    present = np.zeros(len(column), dtype=np.bool_)
+    present[rows] = True
+    plain = plain_number_values(cells)
+    if plain is not None:
+        return plain, present
+    trimmed = pc.utf8_trim_whitespace(cells)
+    nonblank = _mask(pc.greater(pc.utf8_length(trimmed), 0))
+    filled_rows = rows[nonblank]
+    filled = np.zeros(len(column), dtype=np.bool_)
+    filled[filled_rows] = True
+    if not len(filled_rows):
         return np.empty(0, dtype=np.float64), filled
-    first = str(trimmed[int(np.argmax(filled))].as_py())
+    kept = pc.filter(trimmed, pa.array(nonblank))
+    first = str(kept[0].as_py())
     if first.lower() in _FLAGS:
-        lowered = pc.utf8_lower(trimmed)
-        wrong = filled & ~_mask(pc.is_in(lowered, value_set=pa.array(_FLAGS)))
-        if wrong.any():
-            row = int(np.argmax(wrong))
+        lowered = pc.utf8_lower(kept)
+        flag = _mask(pc.is_in(lowered, value_set=pa.array(_FLAGS)))
+        if not flag.all():
+            row = int(filled_rows[int(np.argmin(flag))])
             raise _refuse(where, name_row, row, column[row].as_py(), "true or false")
-        flags = pc.equal(pc.filter(lowered, pa.array(filled)), "true")
+        flags = pc.equal(lowered, "true")
         return np.asarray(flags.to_numpy(zero_copy_only=False), dtype=np.bool_), filled
     if _NUMBER.match(first):
-        # Check only the filled cells: multi-rate CSVs are mostly empty cells in their slower columns.
-        cells = pc.filter(trimmed, pa.array(filled))
-        bad = ~_mask(pc.match_substring_regex(cells, NUMBER_PATTERN))
-        if bad.any():
-            row = int(np.flatnonzero(filled)[int(np.argmax(bad))])
+        number = _mask(pc.match_substring_regex(kept, NUMBER_PATTERN))
+        if not number.all():
+            row = int(filled_rows[int(np.argmin(number))])
             raise _refuse(where, name_row, row, column[row].as_py(), "a number")
-        return _numbers(cells), filled
-    present = _mask(column.is_valid())
-    text = pc.filter(column, pa.array(present)).to_numpy(zero_copy_only=False)
-    return np.asarray(text, dtype=object), present
+        return _numbers(kept), filled
+    return np.asarray(cells.to_numpy(zero_copy_only=False), dtype=object), present
 
 
 def typed_column_values(column: pa.Array, *, where: str) -> tuple[AnyArray, BoolArray]:
     """Values and row mask of a Parquet column of a stored type; ``where`` names the file and column."""
     array = column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
     kind = array.type
-    present = _mask(array.is_valid())
+    present = _valid(array)
     if pa.types.is_null(kind):
         return np.empty(0, dtype=np.float64), present
     cells = pc.drop_null(array)

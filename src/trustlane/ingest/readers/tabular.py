@@ -185,8 +185,8 @@ def _read_csv(path: Path) -> RawRecording:
 def _csv_channels(
     source: Path, table: pa.Table, time_index: int, split: list[tuple[str, str | None]], name_row: RowNamer
 ) -> list[Channel]:
-    columns = [col.combine_chunks() for col in table.columns]
-    columns = [col if pa.types.is_string(col.type) else col.cast(pa.string()) for col in columns]
+    # Chunks are combined per column only after the empty cells are dropped (see text_column_values).
+    columns = [col if pa.types.is_string(col.type) else col.cast(pa.string()) for col in table.columns]
     times = time_column_ns(
         columns[time_index], where=f"{source}: time column {split[time_index][0]!r}", name_row=name_row
     )
@@ -222,7 +222,10 @@ def _parquet_metadata(source: Path, schema: pa.Schema) -> tuple[dict[str, str], 
 def read_parquet(path: Path, *, dbc: Path | None = None) -> RawRecording:
     """Read a Parquet recording (``dbc`` is ignored)."""
     try:
-        return _read_parquet(path, pq.read_table(path))
+        # ParquetFile, not read_table: read_table goes through pyarrow.dataset, a slow import one file does not need
+        with pq.ParquetFile(path) as parquet:
+            table = parquet.read()
+        return _read_parquet(path, table)
     except TrustlaneError:
         raise
     except Exception as exc:  # pyarrow raises many types (ArrowInvalid, OSError, UnicodeDecodeError, ...)

@@ -26,6 +26,7 @@ from trustlane.errors import MalformedInput
 from trustlane.ingest.model import TimeArray
 from trustlane.ingest.readers.base import describe_value
 from trustlane.ingest.readers.checks import INT64_MAX
+from trustlane.ingest.readers.plaintext import SAFE_NS, plain_decimal_ns, plain_digits
 
 #: Names a row for a message, from its 0-based index: ``"row 5 (line 6)"``.
 RowNamer = Callable[[int], str]
@@ -152,10 +153,31 @@ def _iso_text(text: pa.Array, where: str, name_row: RowNamer) -> TimeArray:
     return np.asarray(pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _plain_times(text: pa.Array) -> TimeArray | None:
+    """The common case, fast: plain decimal text well inside the int64 range (None: take the careful path)."""
+    digits = plain_digits(text)
+    if digits is not None:  # no sign, point or exponent: the magnitudes are the values themselves
+        peak = float(digits.max())
+        power = unit_power(peak)
+        return digits * np.int64(10**power) if peak * 10**power < SAFE_NS else None
+    try:
+        approx = np.abs(pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    peak = float(approx.max())
+    power = unit_power(peak)
+    if not peak * 10**power < SAFE_NS:  # also refuses NaN
+        return None
+    return plain_decimal_ns(text, power)
+
+
 def _text_times(column: pa.Array, where: str, name_row: RowNamer) -> TimeArray:
-    text = pc.utf8_trim_whitespace(column)
-    if not len(text):
+    if not len(column):
         return np.empty(0, dtype=np.int64)
+    plain = _plain_times(column)
+    if plain is not None:
+        return plain
+    text = pc.utf8_trim_whitespace(column)
     if not _NUMBER.match(str(text[0].as_py())):
         return _iso_text(text, where, name_row)
     numeric = pc.match_substring_regex(text, NUMBER_PATTERN)
