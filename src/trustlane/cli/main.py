@@ -14,29 +14,10 @@ from rich.markup import escape
 from rich.text import Text
 
 from trustlane import __version__
-from trustlane.cli import (
-    accident_cmd,
-    algorithm_cmd,
-    analysis_cmd,
-    anonymize_cmd,
-    bench_cmd,
-    compliance_cmd,
-    contract_cmd,
-    ingest_cmd,
-    ledger_cmd,
-    party_cmd,
-    report_cmd,
-    sample_cmd,
-    serve_cmd,
-    transfer_cmd,
-    vehicle_cmd,
-    witness_cmd,
-)
 from trustlane.cli.common import HomeOption, JsonOption, emit_json, err
+from trustlane.cli.lazy import LazyGroup
 from trustlane.config import resolve_home
 from trustlane.errors import TrustlaneError, UsageError
-from trustlane.ledger.log import LedgerSettings
-from trustlane.node import Node
 
 app = typer.Typer(
     name="trustlane",
@@ -44,26 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,  # the command groups (cli/lazy.py) are imported when called
 )
-app.add_typer(ledger_cmd.app, name="ledger")
-app.add_typer(witness_cmd.app, name="witness")
-app.add_typer(bench_cmd.app, name="bench")
-app.add_typer(vehicle_cmd.app, name="vehicle")
-app.add_typer(ingest_cmd.data_app, name="data")
-app.add_typer(ingest_cmd.ingest_app, name="ingest")
-app.command("catalog")(ingest_cmd.catalog)
-app.add_typer(party_cmd.app, name="party")
-app.add_typer(algorithm_cmd.app, name="algorithm")
-app.add_typer(contract_cmd.app, name="contract")
-app.add_typer(analysis_cmd.app, name="analysis")
-app.add_typer(report_cmd.app, name="report")
-app.command("audit")(report_cmd.audit)
-app.command("serve")(serve_cmd.serve)
-app.add_typer(compliance_cmd.app, name="compliance")
-app.add_typer(accident_cmd.app, name="accident")
-app.add_typer(sample_cmd.app, name="sample")
-app.add_typer(transfer_cmd.app, name="transfer")
-app.add_typer(anonymize_cmd.app, name="anonymize")
 
 
 @app.callback()
@@ -102,6 +65,9 @@ def init(
     json_out: JsonOption = False,
 ) -> None:
     """Create a node home: configuration, Ed25519 keys (0600) and the ledger database."""
+    from trustlane.ledger.log import LedgerSettings
+    from trustlane.node import Node
+
     path = resolve_home(home)
     settings = LedgerSettings(batch_max_entries, batch_max_age_ms, checkpoint_interval_ms)
     with Node.init(path, origin=origin, database=database, schema=schema, ledger=settings) as node:
