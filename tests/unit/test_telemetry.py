@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from trustlane.ingest.telemetry import (
     SIGNAL_TABLE,
     Telemetry,
     Value,
+    _decode_json_reference,
     canonical_record,
     decode_message,
     encode_binary,
@@ -123,6 +125,120 @@ def test_json_accepts_numbers_as_strings_and_ints_as_floats() -> None:
     message = decode(b'{"v":1,"vehicle":"1m8gdm9axkp042788","seq":"18446744073709551615","t_ns":5,"signals":{"a":3}}')
     assert message.seq == 2**64 - 1 and message.t_ns == 5 and message.vin == "1m8gdm9axkp042788"
     assert message.values == (3.0,) and types(message) == (float,)
+
+
+def outcome(read: Callable[[bytes, str], Telemetry], payload: bytes) -> object:
+    """What a decoder makes of ``payload``: every field of the message (values by repr, so that 3 != 3.0 and
+    -0.0 != 0.0), or the refusal's text and hint."""
+    try:
+        m = read(payload, WHERE)
+    except MalformedInput as err:
+        return err.message, err.hint
+    return m.seq, m.t_ns, m.names, tuple(map(repr, m.values)), m.vin, value_types(m)
+
+
+def fast_and_reference(payload: bytes) -> tuple[object, object]:
+    return outcome(lambda p, w: decode_message(p, where=w), payload), outcome(_decode_json_reference, payload)
+
+
+ENVELOPE = b'{"v":1,"seq":1,"t_ns":1,"signals":{"s":1.5,"a":%b}}'
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        *(
+            ENVELOPE % value
+            for value in [
+                b"1",
+                b"-0",
+                b"-0.0",
+                b"1e20",
+                b"-1e20",
+                b"1180591620717411303424",  # 2**70: beyond 64 bits, a float in orjson
+                b"-9223372036854775809",  # -2**63 - 1
+                b"18446744073709551615",
+                b"18446744073709551616",
+                b"1" + b"0" * 400,  # too large for a float
+                b"1e400",
+                b"5e-324",
+                b"1e-400",
+                b'"\\ud800"',
+                b'"\\ud83d\\ude00"',
+                b'"\xed\xa0\x80"',  # an encoded surrogate: not UTF-8
+                b'"\x00"',
+                b"NaN",
+                b"[1]",
+                b"01",
+                b'"' + "é".encode() * 300 + b'"',
+                b'1,"a":"x"',  # a key twice: the last value wins
+                b'"x","b":1180591620717411303424',
+                b'"\xc3\xa9","b":' + str(2**1023 + 1).encode(),  # an integer the per-signal check finds too large
+            ]
+        ),
+        b'\xef\xbb\xbf{"v":1,"seq":1,"t_ns":1,"signals":{"a":1}}',  # a byte order mark
+        b'{"v":18446744073709551617,"seq":1,"t_ns":1,"signals":{"a":1}}',
+        b'{"v":1,"seq":18446744073709551616,"t_ns":1,"signals":{"a":1}}',
+        b'{"v":1,"seq":1,"t_ns":9223372036854775808,"signals":{"a":1}}',
+        b'{"v":1.0,"seq":1,"t_ns":1,"signals":{"a":1}}',
+        b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":1}} ',
+        b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":1}}x',
+        b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}",
+    ],
+)
+def test_json_reads_every_message_as_the_standard_parser_does(payload: bytes) -> None:
+    fast, reference = fast_and_reference(payload)
+    assert fast == reference
+
+
+JSON_TOKENS = st.sampled_from(
+    [
+        "0",
+        "1",
+        "9",
+        "-",
+        "+",
+        ".",
+        "e",
+        "E",
+        "00",
+        "18446744073709551616",
+        "1e308",
+        '"',
+        "\\",
+        "\\u",
+        "d800",
+        "dc00",
+        "é",
+        "\x00",
+        "\x7f",
+        ",",
+        ":",
+        "[",
+        "]",
+        "{",
+        "}",
+        "true",
+        "null",
+        "NaN",
+        " ",
+    ]
+)
+
+
+def test_json_messages_with_the_same_names_share_one_names_tuple_once_checked() -> None:
+    first = decode(encode_json(1, 1, {"Vehicle.Speed": 1.0, "Vendor.x": True}))
+    second = decode(encode_json(2, 2, {"Vehicle.Speed": 2.0, "Vendor.x": False}))
+    assert first.names is second.names  # the window buffers look a run up by identity first
+    with pytest.raises(MalformedInput, match="unprintable"):
+        decode(encode_json(3, 3, {"Vehicle.Speed": 2.0, "Vendor.\x07": False}))
+
+
+@given(st.lists(JSON_TOKENS, min_size=1, max_size=12), st.integers(-(2**80), 2**80))
+def test_json_value_fragments_read_as_the_standard_parser_reads_them(tokens: list[str], number: int) -> None:
+    for value in ("".join(tokens).encode(), str(number).encode(), repr(number / 3).encode()):
+        fast, reference = fast_and_reference(ENVELOPE % value)
+        assert fast == reference
 
 
 @given(

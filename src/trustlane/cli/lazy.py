@@ -42,8 +42,9 @@ def load(name: str) -> Any:
     """The command object (click) for a lazy top-level name."""
     module, attribute = LAZY[name]
     target = getattr(importlib.import_module(module), attribute)
+    command: Any
     if isinstance(target, typer.Typer):
-        command = typer.main.get_command(target)
+        command = typer.main.get_group(target)  # a group even when it holds one command (`data export`)
     else:
         # A bare function: a one-command app turns into that command itself.
         single = typer.Typer()

@@ -21,12 +21,15 @@ shows it: the subscriber puts the vehicle's pseudonym where the VIN was) and the
 from __future__ import annotations
 
 import json
+import math
 import operator
 import struct
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
+
+import orjson
 
 from trustlane.errors import MalformedInput
 from trustlane.vehicles.vin import normalize_vin, validate_vin
@@ -308,14 +311,38 @@ def _reject_constant(name: str) -> float:
 
 
 _JSON = json.JSONDecoder(parse_constant=_reject_constant)  # json.loads(..., parse_constant=) builds one per call
+_BIG = float(1 << 63)  # orjson reads an integer beyond 64 bits as a float at least this large
+
+
+class _Unsure(Exception):
+    """The fast parser's reading of a message may differ from the reference parser's."""
 
 
 def _decode_json(payload: bytes, where: str) -> Telemetry:
+    """The standard library's parser defines which messages are accepted, and how a refusal reads. orjson
+    parses several times faster and, whenever it parses at all, builds the same objects, except that it
+    reads an integer beyond 64 bits as a float. So a message it cannot parse, one that fails a check, and one
+    holding a number that large is read again by the reference parser: same acceptances, same refusals."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return _decode_json_reference(payload, where)
+    try:
+        return _checked_doc(doc, where, fast_parser=True)
+    except (MalformedInput, _Unsure):
+        return _decode_json_reference(payload, where)
+
+
+def _decode_json_reference(payload: bytes, where: str) -> Telemetry:
     try:
         doc = _JSON.decode(payload.decode("utf-8"))
     except (ValueError, RecursionError) as err:
         problem = "is not UTF-8 JSON" if isinstance(err, UnicodeDecodeError) else f"is not valid JSON ({err})"
         raise _bad(where, None, problem) from None
+    return _checked_doc(doc, where, fast_parser=False)
+
+
+def _checked_doc(doc: object, where: str, *, fast_parser: bool) -> Telemetry:
     if not isinstance(doc, dict):
         raise _bad(where, None, "is not a JSON object")
     seq = _uint(doc.get("seq"), MAX_U64)
@@ -340,8 +367,24 @@ def _decode_json(payload: bytes, where: str) -> Telemetry:
         raise _bad(where, seq, f"has {len(raw)} signals; a message holds 1 to {MAX_SIGNALS}")
     names = tuple(raw)
     values = tuple(raw.values())
-    checked, floats_only = _checked_values(names, values, where, seq)
-    return Telemetry(seq, t_ns, names, checked, vin, _all_floats(len(names)) if floats_only else ())
+    kinds = set(map(type, values))
+    if fast_parser and float in kinds and _maybe_wide_integer(values, kinds):
+        raise _Unsure
+    known = _NAME_RUNS.get(names)
+    checked = _checked_values(names, values, kinds, where, seq, names_known=known is not None)
+    if known is None:  # a new run of names (a vehicle sends the same few), now checked
+        if len(_NAME_RUNS) > 10_000:
+            _NAME_RUNS.clear()
+        known = _NAME_RUNS[names] = names
+    return Telemetry(seq, t_ns, known, checked, vin, _all_floats(len(names)) if kinds <= _NUMBERS else ())
+
+
+def _maybe_wide_integer(values: tuple[object, ...], kinds: set[type]) -> bool:
+    """Whether a float among ``values`` is so large that it may have been an integer beyond 64 bits."""
+    floats = cast(Sequence[float], values if len(kinds) == 1 else [v for v in values if type(v) is float])
+    if math.hypot(*floats) < _BIG / 2:  # no less than the largest magnitude, and one C call for all
+        return False
+    return max(floats) >= _BIG or min(floats) <= -_BIG
 
 
 def _uint(value: object, limit: int) -> int | None:
@@ -366,22 +409,25 @@ _SCALARS = frozenset({float, bool, str, int})
 _NUMBERS = frozenset({float, int})
 _SHORT = MAX_TEXT_BYTES // 4  # a text of at most this many characters has at most MAX_TEXT_BYTES bytes
 _GOOD_NAMES: set[str] = set()  # names that passed _check_name (bounded: cleared when it grows large)
+# runs of JSON signal names that passed, each kept as one tuple: the same object for every message of a run
+# makes the window buffers' and sample checks' lookups by run cheap (bounded: cleared when it grows large)
+_NAME_RUNS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _checked_values(
-    names: tuple[str, ...], raw: tuple[object, ...], where: str, seq: int
-) -> tuple[tuple[Value, ...], bool]:
-    """The values, ints made floats, once every name and value is allowed, and whether all are floats now.
-    Whole-message checks come first: the common message passes them without a Python loop per signal."""
-    kinds = set(map(type, raw))
+    names: tuple[str, ...], raw: tuple[object, ...], kinds: set[type], where: str, seq: int, *, names_known: bool
+) -> tuple[Value, ...]:
+    """The values, ints made floats, once every value is allowed, and every name unless ``names_known``
+    (``kinds``: the values' types). Whole-message checks come first: the common message passes them without a
+    Python loop per signal."""
     values = _fast_values(raw, kinds) if kinds <= _SCALARS else None
     if values is None:  # something is wrong (or unusual): check value by value, naming the signal
         values = tuple(_checked_value(name, value, where, seq) for name, value in zip(names, raw, strict=True))
-    if not _GOOD_NAMES.issuperset(names):
+    if not names_known and not _GOOD_NAMES.issuperset(names):
         for name in names:
             if name not in _GOOD_NAMES:
                 _check_name(name, where, seq)
-    return values, kinds <= _NUMBERS
+    return values
 
 
 def _fast_values(raw: tuple[object, ...], kinds: set[type]) -> tuple[Value, ...] | None:
