@@ -153,6 +153,31 @@ def test_contact_of_pulse_families_the_models_were_not_built_for(kind: str, limi
     assert abs(error_ms) <= 2 * result.events[0].contact.sigma_ms + 0.5
 
 
+def _ringing_pulse(t: np.ndarray, contact: float, shape: str, ring_hz: float) -> np.ndarray:
+    """A crash pulse whose impact also rings the structure from the instant of contact."""
+    tau = t - contact
+    u = np.clip(tau / 0.09, 0.0, 1.0)
+    body = np.sin(np.pi * u) ** 2 if shape == "haversine" else np.sin(np.pi * u)
+    ring = np.exp(-0.08 * 2 * np.pi * ring_hz * np.clip(tau, 0, None)) * np.sin(2 * np.pi * ring_hz * tau)
+    return np.where(tau >= 0, 150.0 * (np.where(tau <= 0.09, body, 0.0) + 0.2 * ring), 0.0)
+
+
+@pytest.mark.parametrize(("shape", "ring_hz", "cfc"), [("haversine", 90.0, 180), ("half-sine", 300.0, 60)])
+def test_contact_is_where_the_ringing_starts_not_where_the_pulse_climbs(shape: str, ring_hz: float, cfc: int) -> None:
+    # slow ringing lifts and drops the signal before the main rise; fast ringing leaves a small bump that a
+    # smooth onset started milliseconds early would otherwise absorb
+    fine = np.arange(0, 4.0, 1 / 20_000)
+    contact = 2.00061
+    rng = np.random.default_rng(int(ring_hz))
+    recorded = cfc_filter(-_ringing_pulse(fine, contact, shape, ring_hz)[::20] + rng.normal(0, 0.15, 4000), 1000, cfc)
+    t_ns = T_BASE + np.arange(4000, dtype=np.int64) * 1_000_000
+    result = detect_collisions(t_ns, recorded, rng.normal(0, 0.15, 4000))
+    assert len(result.events) == 1
+    error_ms = (result.events[0].contact.t_ns - (T_BASE + round(contact * 1e9))) / 1e6
+    assert abs(error_ms) < 1.0
+    assert abs(error_ms) <= 2 * result.events[0].contact.sigma_ms
+
+
 @pytest.mark.parametrize("contact", [2.0003, 2.0041, 2.0077])
 def test_100hz_uses_the_smeared_onset_fit_and_finds_contact_between_samples(contact: float) -> None:
     t_ns, ax, ay = _pulse_record(100, contact, 25, 180)

@@ -11,7 +11,8 @@ own uncertainty, and a share of the sample period for what no model sees.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -26,14 +27,12 @@ BoolArray = npt.NDArray[np.bool_]
 
 MS = 1e-3
 #: Calibration of σ on development recordings (docs/ACCIDENT.md, "σ calibration"), per rate band and chosen
-#: model family ("*": any other family of that band): (inflation of the raw σ, share of the filter's time
-#: constant, share of the sample period), combined in quadrature so that ≥ 95 % of development cases lie within ±2σ.
+#: model family ("*": any other family of that band): (inflation of the statistical σ, share of the filter's
+#: time constant, share of the sample period), combined in quadrature so that 96 % of development cases lie
+#: within ±2σ.
 CALIBRATION: dict[tuple[str, str], tuple[float, float, float]] = {
-    ("high", "ringing"): (5.3, 0.25, 0.0),
-    ("high", "*"): (5.3, 0.25, 0.0),
-    ("mid", "power"): (2.2, 0.25, 0.0),
-    ("mid", "ringing"): (2.75, 0.25, 0.0),
-    ("mid", "*"): (2.7, 0.25, 0.0),
+    ("high", "*"): (1.85, 0.25, 0.1),
+    ("mid", "*"): (2.9, 0.25, 0.1),
     ("low", "linear"): (2.55, 0.75, 0.2),
     ("low", "cubic"): (1.0, 0.75, 0.2),
     ("low", "*"): (2.1, 0.75, 0.2),
@@ -50,8 +49,15 @@ P_MIN, P_MAX = 0.8, 3.0
 PROFILE_MARGIN_MS = 2.0
 SCAN_POWERS = (1.0, 1.5, 2.0, 2.5)
 SCAN_DAMPING = 0.1
+SCAN_FREQUENCIES = 10
+PROFILE_STEP_MS = 0.25
+QUIET_RUN_S = 0.003
+RING_CYCLES = 0.75  # the slowest ringing: this many cycles over the rise from the baseline to half the peak
 REFINED = 3
-END_LEVEL = 0.5  # the fit window ends where the pulse first reaches this fraction of its first peak
+VIBRATION_MIN_SAMPLES = 48
+VIBRATION_MIN_HZ = 5.0
+VIBRATION_LINE = 20.0  # a spectral line's power over the median level
+END_LEVEL = 0.3  # the fit window ends where the pulse first reaches this fraction of its first peak
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,14 @@ class _Fit:
     params: FloatArray  # tc (ms from the window origin), p[, ringing Hz, damping]
     sigma_tc: float  # ms
     aicc: float
+    rss: float
+    dof: int  # samples less parameters
+    profile: tuple[FloatArray, FloatArray] | None = None  # (tc grid, lowest cost at each tc)
 
 
 def calibrated_sigma(model: str, raw_ms: float, blur_ms: float, period_ms: float) -> float:
-    """σ (ms) from the fit's raw σ (standard error with model spread), the filter's time constant and the period.
+    """σ (ms) from the fit's raw σ (statistical, with the models' spread), the filter's time constant and the
+    sample period.
 
     The raw σ misses what no model sees (shape error of the onset, the filter's own uncertainty, the sensor's
     timing), so it is inflated and given floors that were measured on development recordings.
@@ -126,49 +136,93 @@ def _fit(model: OnsetModel, name: str, starts: list[FloatArray], bounds: tuple[F
     if best is None:
         return None
     n = len(model.y)
-    k = len(best.x) + 2 + TERMS + int(ringing)
+    k = len(best.x) + model.background_terms + TERMS + int(ringing)
     rss = float(2 * best.cost)
     cov = np.linalg.pinv(best.jac.T @ best.jac) * (rss / max(n - k, 1))
-    return _Fit(name, best.x, math.sqrt(max(float(cov[0, 0]), 0.0)), _aicc(rss, n, k))
+    return _Fit(name, best.x, math.sqrt(max(float(cov[0, 0]), 0.0)), _aicc(rss, n, k), rss, max(n - k, 1))
 
 
-def _ringing_frequency(model: OnsetModel, power: _Fit, f_min: float, f_max: float) -> float:
-    """The strongest oscillation left after the power-law fit, from contact on (Hz)."""
-    residual, _ = model.solve(power.params, False)
-    after = residual[model.t > power.params[0]]
-    if len(after) < 8:
-        return math.sqrt(f_min * f_max)
-    spectrum = np.abs(np.fft.rfft((after - after.mean()) * np.hanning(len(after)), n=512))
-    hz = np.fft.rfftfreq(512, d=float(model.t[1] - model.t[0]) / 1000.0)
-    inside = (hz >= f_min) & (hz <= f_max)
-    return float(hz[inside][np.argmax(spectrum[inside])]) if inside.any() else math.sqrt(f_min * f_max)
+def _local_minima(profile: FloatArray, keep: int) -> list[int]:
+    """Indices of the ``keep`` lowest local minima of ``profile``."""
+    n = len(profile)
+    left = np.concatenate(([np.inf], profile[:-1]))
+    right = np.concatenate((profile[1:], [np.inf]))
+    minima = np.flatnonzero((profile <= left) & (profile <= right))
+    if not len(minima):
+        minima = np.array([int(np.argmin(profile))])
+    return [int(i) for i in minima[np.argsort(profile[minima])][:keep] if 0 <= i < n]
 
 
-def _fit_ringing(
-    model: OnsetModel, power: _Fit, bounds: tuple[FloatArray, FloatArray], span: tuple[float, float], step: float
+def _profile_fit(
+    model: OnsetModel,
+    name: str,
+    tcs: FloatArray,
+    grid: Sequence[tuple[float, ...]],
+    bounds: tuple[FloatArray, FloatArray],
+    keep: int,
 ) -> _Fit | None:
-    """Onset with ringing. Its cost has a minimum every ringing period along tc (phase ambiguity), so tc is
-    profiled on a grid first, then the best two grid points are refined with all parameters free."""
-    f0 = _ringing_frequency(model, power, float(bounds[0][2]), float(bounds[1][2]))
-    lo_tc = max(float(bounds[0][0]), min(span[0], float(power.params[0])) - PROFILE_MARGIN_MS)
-    hi_tc = min(float(bounds[1][0]), span[1] + PROFILE_MARGIN_MS)
-    step = min(step, 1000.0 / f0 / 6)
-    profile: list[tuple[float, FloatArray]] = []
-    for tc in np.arange(lo_tc, hi_tc, step):
-        for p in SCAN_POWERS:
-            x = np.array([tc, p, f0, SCAN_DAMPING])
-            residual, _ = model.solve(x, True)
-            profile.append((float(residual @ residual), x))
-    if not profile:
+    """Profile the cost along tc over a grid of the other nonlinear parameters, then refine the ``keep`` best
+    basins with all parameters free. The onset's cost is rough along tc (a minimum every ringing period, and
+    kinks where a term switches on), so a local search from one start alone lands in the wrong basin."""
+    ringing = name == "ringing"
+    costs = np.array(
+        [model.profile(tcs, rest[0], (rest[1], rest[2]) if ringing else None) for rest in grid]
+    )  # (grid point, tc)
+    best_rest = np.argmin(costs, axis=0)
+    profile = costs[best_rest, np.arange(len(tcs))]
+    starts = [np.array([tcs[i], *grid[int(best_rest[i])]]) for i in _local_minima(profile, keep)]
+    fit = _fit(model, name, starts, bounds)
+    return replace(fit, profile=(tcs, profile)) if fit is not None else None
+
+
+def profile_halfwidth(fit: _Fit, correlation: float) -> float:
+    """Half the width (ms) of the contact times whose profile cost lies within one σ² of the best fit's
+    (Δχ² ≤ 1), the noise variance from the fit's residual scaled by the noise correlation length. Unlike the
+    curvature at the minimum it sees flat or double basins: a second onset that fits almost as well widens it."""
+    if fit.profile is None:
+        return 0.0
+    tcs, costs = fit.profile
+    variance = fit.rss / fit.dof * correlation
+    inside = tcs[(costs - fit.rss) / max(variance, 1e-300) <= 1.0]
+    if not len(inside):
+        return 0.0
+    step = float(tcs[1] - tcs[0]) if len(tcs) > 1 else 0.0
+    lo = min(float(inside.min()), float(fit.params[0]))
+    hi = max(float(inside.max()), float(fit.params[0]))
+    return 0.5 * (hi - lo + step)
+
+
+def steady_vibration(before: FloatArray, dt: float) -> float | None:
+    """The frequency (Hz) of a steady vibration in the samples before the event (engine, road, body), or None.
+
+    It goes on through the event; left out of the onset models, its swing just before contact passes for the
+    onset itself. A spectral line counts when it stands well above the spectrum's median level.
+    """
+    n = len(before)
+    if n < VIBRATION_MIN_SAMPLES:
         return None
-    costs = np.array([c for c, _ in profile])
-    minima = [
-        i
-        for i in range(len(costs))
-        if costs[i] <= costs[max(i - 1, 0)] and costs[i] <= costs[min(i + 1, len(costs) - 1)]
-    ]
-    minima = sorted(minima, key=lambda i: costs[i])[:2]
-    return _fit(model, "ringing", [profile[i][1] for i in minima], bounds)
+    x = (before - np.polyval(np.polyfit(np.arange(n), before, 1), np.arange(n))) * np.hanning(n)
+    power = np.abs(np.fft.rfft(x, n=4 * n)) ** 2
+    hz = np.fft.rfftfreq(4 * n, d=dt)
+    inside = (hz >= VIBRATION_MIN_HZ) & (hz <= 0.45 / dt)
+    if not inside.any():
+        return None
+    k = int(np.argmax(np.where(inside, power, 0.0)))
+    return float(hz[k]) if power[k] > VIBRATION_LINE * float(np.median(power[inside])) else None
+
+
+def _departure(s: FloatArray, lo: int, base: int, peak: float, quiet_run: int) -> int:
+    """Last sample of the baseline before the pulse: the end of the last run of ``quiet_run`` samples near the
+    pre-event level before ``base``. Ringing at contact can lift and drop the signal before the main rise;
+    the rise's own start (after the last sample under 10 % of the peak) would then miss the contact."""
+    if base - lo < quiet_run + 2:
+        return lo
+    before = s[lo:base]
+    level = float(np.median(before))
+    noise = 1.4826 * float(np.median(np.abs(before - level)))
+    quiet = np.abs(before - level) <= max(6.0 * noise, 0.01 * peak)
+    full = np.flatnonzero(np.convolve(quiet.astype(np.float64), np.ones(quiet_run), mode="valid") >= quiet_run)
+    return lo + int(full[-1]) + quiet_run - 1 if len(full) else lo
 
 
 def fit_contact(
@@ -186,11 +240,14 @@ def fit_contact(
     _, t10 = crossing(t, s, base, 0.1 * peak)
     half_i, t50 = crossing(t, s, base, 0.5 * peak)
     end_i, _ = crossing(t, s, base, END_LEVEL * peak)
-    end_i = max(end_i, half_i + 1)
+    end_i = max(end_i, base + 8)
     rise = max(t50 - t10, dt)
+    blur = (1.0 / (2 * math.pi * response.cutoff_hz)) if response.cutoff_hz else 0.0
+    departure = _departure(s, lo, base, peak, max(3, math.ceil(QUIET_RUN_S / dt)))
+    t_dep = min(float(t[departure]), t10)
     # the filter spreads the onset ahead of contact by a few of its time constants
     spread = 3.0 / response.cutoff_hz if response.cutoff_hz else 2 * dt
-    first = int(np.searchsorted(t, t10 - 2.0 * rise - spread - 0.005))
+    first = int(np.searchsorted(t, min(t10 - 2.0 * rise, t_dep) - spread - 0.005))
     first = max(lo, min(first, half_i - 8))
     last = min(hi - 1, end_i)
     if not usable[first : last + 1].all():
@@ -206,33 +263,37 @@ def fit_contact(
     y = p[first : last + 1]
     tail = math.ceil(spread / dt * response.upsample) + 2 * response.upsample
     scale = max(rise / MS, dt / MS)
-    model = OnsetModel(tl, y, response, scale, tail)
-    tc0 = (t10 - origin) / MS - 0.5 * rise / MS
+    model = OnsetModel(tl, y, response, scale, tail, steady_vibration(p[lo:departure], dt))
     t_lo, t_hi = float(tl[0]), (t50 - origin) / MS
+    # contact lies between shortly before the baseline ends (the filter runs ahead of it) and the 10 % level
+    search_lo = max(t_lo, (t_dep - origin - max(2 * dt, 3 * blur)) / MS - PROFILE_MARGIN_MS)
+    search_hi = min(t_hi, (t10 - origin) / MS)
+    tcs = np.arange(search_lo, max(search_hi, search_lo + PROFILE_STEP_MS), PROFILE_STEP_MS)
     power_bounds = (np.array([t_lo, P_MIN]), np.array([t_hi, P_MAX]))
     fits: list[_Fit] = []
-    power = _fit(model, "power", [np.array([tc0, 1.0]), np.array([tc0 - 0.5 * rise / MS, 2.0])], power_bounds)
+    power = _profile_fit(model, "power", tcs, [(q,) for q in SCAN_POWERS], power_bounds, REFINED)
     if power is not None:
         fits.append(power)
-        nyquist = 500.0 * response.upsample / (dt / MS)
-        # structural ringing is faster than the pulse: slower wiggles are the pulse's own shape
-        f_min = min(max(30.0, 1.5 / rise), 0.5 * nyquist)
-        ring_bounds = (np.array([t_lo, P_MIN, f_min, 0.02]), np.array([t_hi, P_MAX, 0.95 * nyquist, 0.3]))
-        t10_ms = (t10 - origin) / MS
-        span = (t10_ms - rise / MS, t10_ms)
-        ring = _fit_ringing(model, power, ring_bounds, span, 0.5 * (dt / MS) / response.upsample)
-        if ring is not None:
-            fits.append(ring)
+    nyquist = 500.0 * response.upsample / (dt / MS)
+    # structural ringing is faster than the pulse: slower wiggles are the pulse's own shape
+    f_min = min(max(30.0, RING_CYCLES / max(t50 - t_dep, dt)), 0.5 * nyquist)
+    f_max = 0.95 * nyquist
+    ring_bounds = (np.array([t_lo, P_MIN, f_min, 0.02]), np.array([t_hi, P_MAX, f_max, 0.3]))
+    ring_grid = [(q, float(f), SCAN_DAMPING) for q in SCAN_POWERS for f in np.geomspace(f_min, f_max, SCAN_FREQUENCIES)]
+    ring = _profile_fit(model, "ringing", tcs, ring_grid, ring_bounds, REFINED)
+    if ring is not None:
+        fits.append(ring)
     if not fits:
         return None
     best = min(fits, key=lambda f: f.aicc)
     likelihood = {f.name: math.exp(-0.5 * (f.aicc - best.aicc)) for f in fits}
     total = sum(likelihood.values())
     weights = {name: w / total for name, w in likelihood.items()}
+    correlation = response.correlation_length(1.0 / dt)
+    # the profile sees a second basin that fits almost as well, the curvature at the minimum does not
+    statistical = max(math.sqrt(correlation) * best.sigma_tc, profile_halfwidth(best, correlation))
     spread_var = sum(weights[f.name] * (f.params[0] - best.params[0]) ** 2 for f in fits)
-    inflation = response.correlation_length(1.0 / dt)
-    raw = math.sqrt(inflation * best.sigma_tc**2 + spread_var)
-    blur = (1.0 / (2 * math.pi * response.cutoff_hz)) if response.cutoff_hz else 0.0
+    raw = math.sqrt(statistical**2 + spread_var)
     tc = origin + best.params[0] * MS
     return ContactFit(
         tc=tc,

@@ -5,7 +5,8 @@
    acceleration of the preceding 0.3 s removed; candidates closer than 100 ms form one event.
 3. Per event: regulatory time zero, end, trigger and lock from the sensed acceleration (as an EDR computes
    them); collision delta-V and direction with the driving acceleration removed; the contact time from the
-   onset fit (:mod:`.contact`; below 300 Hz :mod:`.contact_lowrate`).
+   onset fit (:mod:`.contact`; below 300 Hz :mod:`.contact_lowrate`), its σ widened where the learned
+   estimate disagrees (:mod:`.crosscheck`).
 4. Only collisions are reported: 8 km/h or more within 150 ms, or 5 km/h or more from a sustained pulse that
    the vehicle speed confirms. Potholes, curb strikes, door slams and braking stay findings.
 """
@@ -20,6 +21,7 @@ import numpy.typing as npt
 
 from .contact import fit_contact, smooth_for_search
 from .contact_lowrate import fit_contact_lowrate
+from .crosscheck import crosschecked_sigma, learned_contact
 from .errors import SignalError
 from .events import CollisionEvent, ContactEstimate, Finding
 from .kinematics import KMH, cumulative_velocity, velocity_at
@@ -281,7 +283,9 @@ def _event(ctx: _Context, c0: int, c1: int, previous_end: float, next_start: flo
         contact = ContactEstimate(ctx.ns(tc), sigma_s * 1e3, "none", 0.0, 0.0)
     else:
         tc = fit.tc
-        contact = ContactEstimate(ctx.ns(tc), fit.sigma * 1e3, fit.model, fit.rise * 1e3, fit.blur * 1e3, fit.weights)
+        learned = learned_contact(t, ctx.t_ns0, ctx.ax, ctx.ay, ctx.vertical, tc)
+        sigma = crosschecked_sigma(tc, fit.sigma, learned)
+        contact = ContactEstimate(ctx.ns(tc), sigma * 1e3, fit.model, fit.rise * 1e3, fit.blur * 1e3, fit.weights)
     t0_i = first_t0(t, ctx.vx, ctx.vy, ctx.index(max(tc - 0.05, t[lo])), c1 + 1)
     basis = "sensed"
     if t0_i is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal  # type: ignore[import-untyped]
+from scipy import optimize, signal  # type: ignore[import-untyped]
 
 from .response import Response
 
@@ -36,6 +36,12 @@ class OnsetModel:
     response: Response
     scale: float  # ms: the rise's time scale, keeps the coefficients near 1
     tail: int  # grid points rendered past the window so the backward filter pass sees the pulse go on
+    vibration_hz: float | None = None  # the recording's steady vibration, which goes on through the event
+
+    @property
+    def background_terms(self) -> int:
+        """Linear terms besides the onset: baseline level and drift, and the vibration's cosine and sine."""
+        return 2 if self.vibration_hz is None else 4
 
     @property
     def grid(self) -> FloatArray:
@@ -43,31 +49,82 @@ class OnsetModel:
         step = (self.t[1] - self.t[0]) / k
         return np.asarray(self.t[0] + step * np.arange((len(self.t) - 1) * k + 1 + self.tail), dtype=np.float64)
 
-    def basis(self, params: FloatArray, ringing: bool) -> FloatArray:
-        """Columns: baseline level and drift, the power series, [ringing]; filtered and sampled at ``t``."""
-        tc, p = float(params[0]), float(params[1])
-        grid = self.grid
+    def _shapes(self, tcs: FloatArray, p: float, ringing: tuple[float, float] | None) -> FloatArray:
+        """Unfiltered onset columns on the grid for each contact time in ``tcs``: (grid, len(tcs), columns)."""
+        grid = self.grid[:, None]
+        tc = tcs[None, :]
         tau = np.clip(grid - tc, 0.0, None)
         x = tau / self.scale
         on = grid > tc
-        cols = [np.where(on, x ** (p + j), 0.0) for j in range(TERMS)]
-        if ringing:
-            omega = 2 * math.pi * float(params[2]) / 1000.0  # Hz -> rad/ms
-            zeta = float(params[3])
-            cols.append(np.where(on, np.exp(-zeta * omega * tau) * np.sin(omega * tau), 0.0))
-        shapes = np.stack(cols, axis=1)
+        # x^p times the Bernstein polynomials of degree TERMS - 1 on [tc, end of window]: the same span as
+        # x^p·(a₀ + a₁x + a₂x²), but with amplitudes ≥ 0 the factor stays positive over the whole window
+        u = tau / np.maximum(float(self.t[-1]) - tc, 1e-9)
+        degree = TERMS - 1
+        lead = np.where(on, x**p, 0.0)
+        cols = [lead * math.comb(degree, j) * u**j * (1.0 - u) ** (degree - j) for j in range(TERMS)]
+        if ringing is not None:
+            omega = 2 * math.pi * ringing[0] / 1000.0  # Hz -> rad/ms
+            cols.append(np.where(on, np.exp(-ringing[1] * omega * tau) * np.sin(omega * tau), 0.0))
+        return np.stack(cols, axis=2)
+
+    def _filtered(self, shapes: FloatArray) -> FloatArray:
+        """``shapes`` (grid, ...) through the recorder's filter, sampled at ``t``."""
         sos = self.response.sos()
         if sos is not None:
-            shapes = signal.sosfiltfilt(sos, shapes, axis=0, padtype="odd", padlen=min(len(grid) - 1, 3 * self.tail))
-        sampled = shapes[: (len(self.t) - 1) * self.response.upsample + 1 : self.response.upsample]
+            grid_len = shapes.shape[0]
+            shapes = signal.sosfiltfilt(sos, shapes, axis=0, padtype="odd", padlen=min(grid_len - 1, 3 * self.tail))
+        out: FloatArray = shapes[: (len(self.t) - 1) * self.response.upsample + 1 : self.response.upsample]
+        return out
+
+    def _with_baseline(self, sampled: FloatArray) -> FloatArray:
         drift = (self.t - self.t[-1]) / (self.t[-1] - self.t[0])
-        return np.column_stack((np.ones(len(self.t)), drift, sampled))
+        cols = [np.ones(len(self.t)), drift]
+        if self.vibration_hz is not None:
+            # a steady sinusoid stays one after the recorder's linear filter: only its amplitude and phase change
+            phase = 2 * math.pi * self.vibration_hz / 1000.0 * self.t
+            cols += [np.cos(phase), np.sin(phase)]
+        return np.column_stack((*cols, sampled))
+
+    def basis(self, params: FloatArray, ringing: bool) -> FloatArray:
+        """Columns: baseline level and drift, the onset terms, [ringing]; filtered and sampled at ``t``."""
+        ring = (float(params[2]), float(params[3])) if ringing else None
+        shapes = self._shapes(np.array([float(params[0])]), float(params[1]), ring)[:, 0, :]
+        return self._with_baseline(self._filtered(shapes))
+
+    def profile(self, tcs: FloatArray, p: float, ringing: tuple[float, float] | None) -> FloatArray:
+        """Residual sum of squares for each contact time in ``tcs``, the other nonlinear parameters fixed."""
+        shapes = self._shapes(tcs, p, ringing)
+        sampled = self._filtered(shapes)
+        background = self.background_terms
+        return np.array([_rss(self._with_baseline(sampled[:, k, :]), self.y, background) for k in range(len(tcs))])
 
     def solve(self, params: FloatArray, ringing: bool) -> tuple[FloatArray, FloatArray]:
-        """(residual, amplitudes) of the best linear combination for the nonlinear ``params``."""
+        """(residual, amplitudes) of the best combination for the nonlinear ``params`` (see :func:`_amplitudes`)."""
         basis = self.basis(params, ringing)
-        norms = np.linalg.norm(basis, axis=0)
-        norms[norms == 0] = 1.0
-        coef, *_ = np.linalg.lstsq(basis / norms, self.y, rcond=None)
-        coef = coef / norms
+        coef = _amplitudes(basis, self.y, self.background_terms)
         return self.y - basis @ coef, coef
+
+
+def _amplitudes(basis: FloatArray, y: FloatArray, background: int) -> FloatArray:
+    """Least-squares amplitudes of ``basis`` columns (``background`` terms, onset terms, [ringing]) for ``y``.
+
+    The onset's amplitudes are kept ≥ 0, so the fitted pulse is positive everywhere after tc: a pulse pushes
+    back from the instant of contact on. Left free, terms of opposite sign cancel into a flat stretch after an
+    early tc, and the fit starts the pulse milliseconds before the data leave the baseline. The background and
+    the ringing may take either sign (each enters as a ± pair of columns).
+    """
+    norms = np.linalg.norm(basis, axis=0)
+    norms[norms == 0] = 1.0
+    scaled = basis / norms
+    n = scaled.shape[1]
+    free = [*range(background), *range(background + TERMS, n)]
+    both, _ = optimize.nnls(np.column_stack((scaled, -scaled[:, free])), y, maxiter=50 * n)
+    coef = both[:n].copy()
+    coef[free] -= both[n:]
+    out: FloatArray = coef / norms
+    return out
+
+
+def _rss(basis: FloatArray, y: FloatArray, background: int) -> float:
+    residual = y - basis @ _amplitudes(basis, y, background)
+    return float(residual @ residual)
