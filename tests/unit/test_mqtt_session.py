@@ -149,6 +149,16 @@ def open_session(
     return session, peer
 
 
+def subscribed_session(broker: ScriptedBroker, recorder: Recorder, **options: int) -> tuple[MqttSession, Peer]:
+    """A session past CONNACK and SUBACK, its listener running."""
+    session, peer = open_session(broker, recorder, **options)
+    recorder.next("connected")
+    peer.suback()
+    session.start()
+    recorder.next("subscribed")
+    return session, peer
+
+
 def test_connect_subscribe_receive_and_acknowledge_in_one_write(broker: ScriptedBroker) -> None:
     recorder = Recorder()
     session, peer = open_session(broker, recorder)
@@ -212,12 +222,8 @@ def test_messages_right_behind_the_connack_are_delivered(broker: ScriptedBroker)
 
 def test_a_broker_that_goes_away_is_reconnected_with_a_new_generation(broker: ScriptedBroker) -> None:
     recorder = Recorder()
-    session, peer = open_session(broker, recorder)
+    session, peer = subscribed_session(broker, recorder)
     try:
-        recorder.next("connected")
-        peer.suback()
-        session.start()
-        recorder.next("subscribed")
         peer.conn.close()  # the broker dies
         again = broker.accept()
         again.handshake(CONNACK_PRESENT)
@@ -236,12 +242,8 @@ def test_a_malformed_packet_closes_the_connection_with_its_reason(
     broker: ScriptedBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     recorder = Recorder()
-    session, peer = open_session(broker, recorder)
+    session, peer = subscribed_session(broker, recorder)
     try:
-        recorder.next("connected")
-        peer.suback()
-        session.start()
-        recorder.next("subscribed")
         with caplog.at_level(logging.WARNING, logger="trustlane.ingest.mqtt"):
             peer.send(b"\x36\x06\x00\x01t\x00\x01\x00")  # QoS 3
             again = broker.accept()  # closed, then reconnected
@@ -256,12 +258,8 @@ def test_a_malformed_packet_closes_the_connection_with_its_reason(
 
 def test_an_oversized_message_arrives_as_its_head_only(broker: ScriptedBroker) -> None:
     recorder = Recorder()
-    session, peer = open_session(broker, recorder, max_packet=1024)
+    session, peer = subscribed_session(broker, recorder, max_packet=1024)
     try:
-        recorder.next("connected")
-        peer.suback()
-        session.start()
-        recorder.next("subscribed")
         big = encode_publish(TOPIC, b"x" * 100_000, packet_id=4, qos=1)
         peer.send(big + encode_publish(TOPIC, b"small", packet_id=5, qos=1))
         seen: list[Publish | Oversized] = []
@@ -275,12 +273,8 @@ def test_an_oversized_message_arrives_as_its_head_only(broker: ScriptedBroker) -
 
 def test_an_idle_connection_sends_pingreq(broker: ScriptedBroker) -> None:
     recorder = Recorder()
-    session, peer = open_session(broker, recorder, keepalive_s=2)
+    session, peer = subscribed_session(broker, recorder, keepalive_s=2)
     try:
-        recorder.next("connected")
-        peer.suback()
-        session.start()
-        recorder.next("subscribed")
         assert peer.packet() == (0xC0, b"")  # within a second or two of silence
         peer.send(b"\xd0\x00")
         assert session.connected
@@ -382,12 +376,8 @@ def test_tls_receives_and_acknowledges_while_reading(
 
 def test_an_error_of_the_listener_is_reported_not_swallowed(broker: ScriptedBroker) -> None:
     recorder = Recorder()
-    session, peer = open_session(broker, recorder)
+    session, peer = subscribed_session(broker, recorder)
     try:
-        recorder.next("connected")
-        peer.suback()
-        session.start()
-        recorder.next("subscribed")
         recorder.fail_on_messages = True
         peer.send(encode_publish(TOPIC, b"m", packet_id=1, qos=1))
         error = recorder.next("failed")

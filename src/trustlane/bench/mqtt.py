@@ -36,7 +36,7 @@ from trustlane.catalog.home import master_key, open_catalog
 from trustlane.errors import RemoteError
 from trustlane.ingest.mqtt import RECEIVE_MAXIMUM, client_id_for, drop_session, parse_broker
 from trustlane.ingest.mqtt_session import MqttSession, SessionOptions
-from trustlane.ingest.mqtt_wire import Oversized, Publish
+from trustlane.ingest.mqtt_wire import Oversized, Publish, encode_varint
 from trustlane.ingest.telemetry import MAGIC, SIGNAL_IDS, SIGNAL_TABLE
 from trustlane.ingest.vss import default_catalog
 from trustlane.node import Node
@@ -79,15 +79,6 @@ def _bodies(paths: list[str], encoding: str, variants: int = 64) -> list[bytes]:
     return out
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 class LeanPublisher:
     """A minimal MQTT 3.1.1 QoS 1 publisher on a plain socket: the load generator, so that the publishing side
     costs little CPU next to the ingest (paho spends tens of µs per message). At most ``window`` messages are
@@ -99,7 +90,7 @@ class LeanPublisher:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         cid = client_id.encode()
         body = b"\x00\x04MQTT\x04\x02\x00\x3c" + struct.pack(">H", len(cid)) + cid  # 3.1.1, clean, keepalive 60
-        self.sock.sendall(b"\x10" + _varint(len(body)) + body)
+        self.sock.sendall(b"\x10" + encode_varint(len(body)) + body)
         connack = self._read(4)
         if connack[0] != 0x20 or connack[3] != 0:
             raise RemoteError(f"the broker refused the load generator: CONNACK {connack.hex()}")
@@ -140,7 +131,7 @@ class LeanPublisher:
         self.window.acquire()
         self._next_id = self._next_id % 65535 + 1
         head = struct.pack(">H", len(topic)) + topic + struct.pack(">H", self._next_id)
-        self._pending.append(b"\x32" + _varint(len(head) + len(payload)) + head + payload)
+        self._pending.append(b"\x32" + encode_varint(len(head) + len(payload)) + head + payload)
         if len(self._pending) >= 32:
             self.flush()
 
