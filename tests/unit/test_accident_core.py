@@ -7,11 +7,21 @@ import pytest
 from scipy import signal
 
 from trustlane.accident.core import SignalError, detect_collisions
+from trustlane.accident.core.contact import ContactFit, fit_contact
+from trustlane.accident.core.crosscheck import (
+    PROFILE_CHI2_95,
+    REFIT_SIGMAS,
+    Crosschecked,
+    crosscheck,
+    crosschecked_sigma,
+    refit_chi2,
+)
 from trustlane.accident.core.detect import struck_side
 from trustlane.accident.core.j211 import cfc_coefficients, cfc_filter
 from trustlane.accident.core.kinematics import cumulative_velocity
 from trustlane.accident.core.regulatory import first_t0
 from trustlane.accident.core.response import estimate_response
+from trustlane.accident.generator.recording import generate
 
 T_BASE = 1_700_000_000_000_000_000
 
@@ -210,3 +220,85 @@ def test_calibrated_sigma_inflates_and_floors_the_raw_sigma() -> None:
     # a model family without its own factors takes its band's general ones
     assert calibrated_sigma("unseen", 1.0, 1.0, 10.0) == calibrated_sigma("*", 1.0, 1.0, 10.0)
     assert calibrated_sigma("unseen", 1.0, 1.0, 10.0) != calibrated_sigma("unseen", 1.0, 1.0, 1.0)
+
+
+def _contact_fit(tc: float, sigma: float, rss: float, noise: float = 1.0, parameters: int = 10) -> ContactFit:
+    return ContactFit(tc, sigma, "ringing", 0.02, 0.001, {"ringing": 1.0}, rss, noise, parameters)
+
+
+def test_crosscheck_leaves_an_agreeing_fit_alone() -> None:
+    free = _contact_fit(2.0, 0.0005, 10.0)
+    checked = crosscheck(free, (2.0004, 0.0008), lambda window: pytest.fail("no refit without a conflict"))
+    assert checked == Crosschecked(free, 0.0005)
+
+
+def test_crosscheck_reports_the_confined_physical_fit_when_the_data_cannot_tell_them_apart() -> None:
+    free = _contact_fit(2.0, 0.001, 10.0)
+    learned = (2.0065, 0.0008)
+    windows: list[tuple[float, float]] = []
+
+    def refit(window: tuple[float, float]) -> ContactFit:
+        windows.append(window)
+        return _contact_fit(2.006, 0.0004, 10.0 + 0.5 * PROFILE_CHI2_95)
+
+    checked = crosscheck(free, learned, refit)
+    assert windows == [pytest.approx((2.0065 - REFIT_SIGMAS * 0.0008, 2.0065 + REFIT_SIGMAS * 0.0008))]
+    assert checked.fit.tc == 2.006  # the confined physical fit, never the learned estimate itself
+    assert checked.refit_chi2 == pytest.approx(0.5 * PROFILE_CHI2_95)
+    # ±2σ around the reported time reaches both candidates' ±2σ
+    assert checked.fit.tc - 2 * checked.sigma == pytest.approx(2.0 - 2 * 0.001)
+    assert checked.fit.tc + 2 * checked.sigma >= 2.006 + 2 * 0.0004
+
+
+def test_crosscheck_keeps_the_free_fit_when_the_confined_one_fits_worse_than_the_noise_allows() -> None:
+    free = _contact_fit(2.0, 0.001, 10.0)
+    learned = (2.0065, 0.0008)
+    checked = crosscheck(free, learned, lambda window: _contact_fit(2.006, 0.0004, 10.0 + 2 * PROFILE_CHI2_95))
+    assert checked.fit is free
+    assert checked.refit_chi2 is None
+    assert checked.sigma == pytest.approx(crosschecked_sigma(2.0, 0.001, learned))
+    # an extra parameter in the confined fit costs its Akaike penalty
+    more = crosscheck(free, learned, lambda window: _contact_fit(2.006, 0.0004, 11.0, parameters=12))
+    assert more.fit is free
+
+
+def test_crosscheck_only_widens_sigma_where_the_fit_cannot_be_confined() -> None:
+    free = _contact_fit(2.0, 0.001, 10.0)
+    learned = (2.0065, 0.0008)
+    assert crosscheck(free, learned, None) == Crosschecked(free, crosschecked_sigma(2.0, 0.001, learned))
+    assert crosscheck(free, learned, lambda window: None).fit is free
+
+
+def test_confined_onset_fit_stays_in_its_window_and_fits_no_better() -> None:
+    t_ns, ax, _ = _pulse_record(1000, 2.0004, 25, 180)
+    t = (t_ns - T_BASE) / 1e9
+    pulse = -ax
+    usable = np.ones(len(t), dtype=bool)
+    response = estimate_response(pulse, 1000.0)
+    lo, hi = 1800, 2200
+    free = fit_contact(t, pulse, usable, lo, hi, 0.001, response)
+    confined = fit_contact(t, pulse, usable, lo, hi, 0.001, response, (1.9950, 1.9980))
+    assert free is not None and confined is not None
+    assert abs(free.tc - 2.0004) < 0.001
+    assert 1.9950 <= confined.tc <= 1.9980
+    assert confined.rss > free.rss
+    assert refit_chi2(free, confined) > PROFILE_CHI2_95  # a contact 3 ms early is told apart from the true one
+    assert fit_contact(t, pulse, usable, lo, hi, 0.001, response, (3.0, 3.1)) is None  # window outside the rise
+
+
+def test_refit_in_the_learned_window_is_reported_as_a_finding() -> None:
+    # development seed 81 (rear, CFC 60, ringing at 302 Hz): the free fit starts the pulse 6 ms early
+    pytest.importorskip("onnxruntime")
+    rec = generate("rear", 81, 20.0, 1000)
+    channels = {c.name.rsplit(".", 1)[-1]: c for c in rec.channels if "Acceleration" in c.name}
+    t_ns = rec.start_ns + np.round(channels["Longitudinal"].t_s * 1e9).astype(np.int64)
+    result = detect_collisions(
+        t_ns, channels["Longitudinal"].values, channels["Lateral"].values, vertical=channels["Vertical"].values
+    )
+    truth = rec.truth["collisions"][0]["contact_ns"]
+    event = min(result.events, key=lambda e: abs(e.contact.t_ns - truth))
+    refits = [f for f in result.findings if f.code == "contact-refit" and f.t_ns == event.contact.t_ns]
+    assert len(refits) == 1 and refits[0].severity == "info"
+    error_ms = (event.contact.t_ns - truth) / 1e6
+    assert abs(error_ms) < 2.0
+    assert abs(error_ms) <= 2 * event.contact.sigma_ms

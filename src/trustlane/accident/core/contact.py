@@ -68,6 +68,11 @@ class ContactFit:
     rise: float  # s
     blur: float  # s
     weights: dict[str, float] = field(default_factory=dict)
+    rss: float = 0.0  # residual sum of squares of the chosen model
+    # the residual's variance per sample, times the noise correlation length and the squared σ inflation of the
+    # calibration (the models' shape error): how much a shift of contact may raise the residual unnoticed
+    noise: float = 0.0
+    parameters: int = 0  # free parameters of the chosen model, linear ones included
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,14 @@ class _Fit:
     aicc: float
     rss: float
     dof: int  # samples less parameters
+    parameters: int
     profile: tuple[FloatArray, FloatArray] | None = None  # (tc grid, lowest cost at each tc)
+
+
+def calibration(model: str, period_ms: float) -> tuple[float, float, float]:
+    """The σ calibration factors (inflation, filter share, period share) for ``model`` at this sample period."""
+    band = rate_band(1000.0 / period_ms)
+    return CALIBRATION.get((band, model)) or CALIBRATION.get((band, "*"), UNCALIBRATED)
 
 
 def calibrated_sigma(model: str, raw_ms: float, blur_ms: float, period_ms: float) -> float:
@@ -88,9 +100,7 @@ def calibrated_sigma(model: str, raw_ms: float, blur_ms: float, period_ms: float
     The raw σ misses what no model sees (shape error of the onset, the filter's own uncertainty, the sensor's
     timing), so it is inflated and given floors that were measured on development recordings.
     """
-    band = rate_band(1000.0 / period_ms)
-    factors = CALIBRATION.get((band, model)) or CALIBRATION.get((band, "*"), UNCALIBRATED)
-    inflation, filter_share, period_share = factors
+    inflation, filter_share, period_share = calibration(model, period_ms)
     return math.sqrt((inflation * raw_ms) ** 2 + (filter_share * blur_ms) ** 2 + (period_share * period_ms) ** 2)
 
 
@@ -139,7 +149,7 @@ def _fit(model: OnsetModel, name: str, starts: list[FloatArray], bounds: tuple[F
     k = len(best.x) + model.background_terms + TERMS + int(ringing)
     rss = float(2 * best.cost)
     cov = np.linalg.pinv(best.jac.T @ best.jac) * (rss / max(n - k, 1))
-    return _Fit(name, best.x, math.sqrt(max(float(cov[0, 0]), 0.0)), _aicc(rss, n, k), rss, max(n - k, 1))
+    return _Fit(name, best.x, math.sqrt(max(float(cov[0, 0]), 0.0)), _aicc(rss, n, k), rss, max(n - k, 1), k)
 
 
 def _local_minima(profile: FloatArray, keep: int) -> list[int]:
@@ -226,12 +236,20 @@ def _departure(s: FloatArray, lo: int, base: int, peak: float, quiet_run: int) -
 
 
 def fit_contact(
-    t: FloatArray, p: FloatArray, usable: BoolArray, lo: int, hi: int, dt: float, response: Response
+    t: FloatArray,
+    p: FloatArray,
+    usable: BoolArray,
+    lo: int,
+    hi: int,
+    dt: float,
+    response: Response,
+    window: tuple[float, float] | None = None,
 ) -> ContactFit | None:
     """Fit the onset of pulse ``p`` (positive during the pulse, driving acceleration removed) within [lo, hi).
 
     ``response`` is the recorder's low-pass. ``usable`` marks samples that may be fitted (clipped ones may
-    not). None when there is no rise to fit.
+    not). ``window`` (times as ``t``) confines contact to that span; the fitted samples stay the same, so the
+    fit's residual can be compared with the unconfined one's. None when there is no rise to fit.
     """
     s = smooth_for_search(p, dt)
     if hi - lo < 8 or float(np.max(s[lo:hi])) <= 0:
@@ -268,6 +286,12 @@ def fit_contact(
     # contact lies between shortly before the baseline ends (the filter runs ahead of it) and the 10 % level
     search_lo = max(t_lo, (t_dep - origin - max(2 * dt, 3 * blur)) / MS - PROFILE_MARGIN_MS)
     search_hi = min(t_hi, (t10 - origin) / MS)
+    if window is not None:
+        t_lo = max(t_lo, (window[0] - origin) / MS)
+        t_hi = min(t_hi, (window[1] - origin) / MS)
+        if t_hi - t_lo < PROFILE_STEP_MS:
+            return None
+        search_lo, search_hi = t_lo, t_hi
     tcs = np.arange(search_lo, max(search_hi, search_lo + PROFILE_STEP_MS), PROFILE_STEP_MS)
     power_bounds = (np.array([t_lo, P_MIN]), np.array([t_hi, P_MAX]))
     fits: list[_Fit] = []
@@ -302,4 +326,7 @@ def fit_contact(
         rise=t50 - tc,
         blur=blur,
         weights=weights,
+        rss=best.rss,
+        noise=best.rss / best.dof * correlation * calibration(best.name, dt / MS)[0] ** 2,
+        parameters=best.parameters,
     )

@@ -5,8 +5,9 @@
    acceleration of the preceding 0.3 s removed; candidates closer than 100 ms form one event.
 3. Per event: regulatory time zero, end, trigger and lock from the sensed acceleration (as an EDR computes
    them); collision delta-V and direction with the driving acceleration removed; the contact time from the
-   onset fit (:mod:`.contact`; below 300 Hz :mod:`.contact_lowrate`), its σ widened where the learned
-   estimate disagrees (:mod:`.crosscheck`).
+   onset fit (:mod:`.contact`; below 300 Hz :mod:`.contact_lowrate`); where the learned estimate disagrees
+   (:mod:`.crosscheck`), the fit confined near it when the samples allow (a ``contact-refit`` finding), else
+   the free fit with its σ widened.
 4. Only collisions are reported: 8 km/h or more within 150 ms, or 5 km/h or more from a sustained pulse that
    the vehicle speed confirms. Potholes, curb strikes, door slams and braking stay findings.
 """
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .contact import fit_contact, smooth_for_search
+from .contact import ContactFit, fit_contact, smooth_for_search
 from .contact_lowrate import fit_contact_lowrate
-from .crosscheck import crosschecked_sigma, learned_contact
+from .crosscheck import PROFILE_CHI2_95, Crosschecked, crosscheck, learned_contact
 from .errors import SignalError
 from .events import CollisionEvent, ContactEstimate, Finding
 from .kinematics import KMH, cumulative_velocity, velocity_at
@@ -282,10 +283,20 @@ def _event(ctx: _Context, c0: int, c1: int, previous_end: float, next_start: flo
         tc, sigma_s = t[c0], 2 * ctx.dt
         contact = ContactEstimate(ctx.ns(tc), sigma_s * 1e3, "none", 0.0, 0.0)
     else:
-        tc = fit.tc
-        learned = learned_contact(t, ctx.t_ns0, ctx.ax, ctx.ay, ctx.vertical, tc)
-        sigma = crosschecked_sigma(tc, fit.sigma, learned)
-        contact = ContactEstimate(ctx.ns(tc), sigma * 1e3, fit.model, fit.rise * 1e3, fit.blur * 1e3, fit.weights)
+        learned = learned_contact(t, ctx.t_ns0, ctx.ax, ctx.ay, ctx.vertical, fit.tc)
+        refit = None
+        if 1.0 / ctx.dt >= LOW_RATE_HZ:
+
+            def refit(window: tuple[float, float]) -> ContactFit | None:
+                return fit_contact(t, pulse, ctx.usable, lo, hi, ctx.dt, ctx.response, window)
+
+        checked = crosscheck(fit, learned, refit)
+        if checked.refit_chi2 is not None:
+            ctx.findings.append(_refit_finding(fit.tc, checked, ctx.ns(checked.fit.tc)))
+        fit, tc = checked.fit, checked.fit.tc
+        contact = ContactEstimate(
+            ctx.ns(tc), checked.sigma * 1e3, fit.model, fit.rise * 1e3, fit.blur * 1e3, fit.weights
+        )
     t0_i = first_t0(t, ctx.vx, ctx.vy, ctx.index(max(tc - 0.05, t[lo])), c1 + 1)
     basis = "sensed"
     if t0_i is None:
@@ -319,6 +330,18 @@ def _event(ctx: _Context, c0: int, c1: int, previous_end: float, next_start: flo
         trigger=trigger,
         lock=lock,
         clipped=not bool(ctx.usable[lo:hi].all()),
+    )
+
+
+def _refit_finding(free_tc: float, checked: Crosschecked, when: int) -> Finding:
+    """The report's record that the contact time comes from the onset fit confined near the learned estimate."""
+    return Finding(
+        "contact-refit",
+        "info",
+        f"contact from the onset fit confined near the learned estimate, {(checked.fit.tc - free_tc) * 1e3:+.2f} ms "
+        f"from the free fit, which fits the samples no better than the noise allows (Δχ² {checked.refit_chi2:.2f} "
+        f"≤ {PROFILE_CHI2_95}); σ covers both",
+        when,
     )
 
 
