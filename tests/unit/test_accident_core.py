@@ -19,6 +19,7 @@ from trustlane.accident.core.crosscheck import (
 from trustlane.accident.core.detect import struck_side
 from trustlane.accident.core.j211 import cfc_coefficients, cfc_filter
 from trustlane.accident.core.kinematics import cumulative_velocity
+from trustlane.accident.core.onset import TERMS, OnsetModel
 from trustlane.accident.core.regulatory import first_t0
 from trustlane.accident.core.response import estimate_response
 from trustlane.accident.generator.recording import generate
@@ -186,6 +187,50 @@ def test_contact_is_where_the_ringing_starts_not_where_the_pulse_climbs(shape: s
     error_ms = (result.events[0].contact.t_ns - (T_BASE + round(contact * 1e9))) / 1e6
     assert abs(error_ms) < 1.0
     assert abs(error_ms) <= 2 * result.events[0].contact.sigma_ms
+
+
+@pytest.mark.parametrize(("ring_hz", "contact"), [(330.0, 2.00061), (410.0, 2.00061), (410.0, 2.00143)])
+def test_500hz_contact_with_ringing_faster_than_the_samples_resolve(ring_hz: float, contact: float) -> None:
+    # filtered at 1 kHz, then every 2nd sample kept: the ringing lies above the samples' Nyquist frequency,
+    # and its footprint after the CFC 60 filter (a pulse at contact) pins where the slope starts
+    fine = np.arange(0, 4.0, 1 / 20_000)
+    rng = np.random.default_rng(int(ring_hz))
+    pulse = -_ringing_pulse(fine, contact, "half-sine", ring_hz)[::20]
+    recorded = cfc_filter(pulse + rng.normal(0, 0.3, 4000), 1000, 60)
+    t_ns = T_BASE + np.arange(0, 4000, 2, dtype=np.int64) * 1_000_000
+    result = detect_collisions(t_ns, recorded[::2], rng.normal(0, 0.15, 2000))
+    assert len(result.events) == 1
+    estimate = result.events[0].contact
+    error_ms = (estimate.t_ns - (T_BASE + round(contact * 1e9))) / 1e6
+    assert abs(error_ms) < 1.0
+    assert abs(error_ms) <= 2 * estimate.sigma_ms < 3.0  # honest and still sharp
+
+
+def test_500hz_sloped_pulse_with_fast_ringing_is_not_started_early() -> None:
+    # development seed 120 (front, triangular, CFC 60, ringing at 346 Hz): fitted as a sinusoid the
+    # ringing aliased, and the onset started 5.6 ms early
+    rec = generate("front", 120, 20.0, 500)
+    channels = {c.name.rsplit(".", 1)[-1]: c for c in rec.channels if "Acceleration" in c.name}
+    t_ns = rec.start_ns + np.round(channels["Longitudinal"].t_s * 1e9).astype(np.int64)
+    result = detect_collisions(
+        t_ns, channels["Longitudinal"].values, channels["Lateral"].values, vertical=channels["Vertical"].values
+    )
+    truth = rec.truth["collisions"][0]["contact_ns"]
+    event = min(result.events, key=lambda e: abs(e.contact.t_ns - truth))
+    error_ms = (event.contact.t_ns - truth) / 1e6
+    assert abs(error_ms) < 1.5
+    assert abs(error_ms) <= 2 * event.contact.sigma_ms
+
+
+def test_fast_ringing_footprint_is_a_unit_pulse_at_contact() -> None:
+    t = np.arange(0.0, 40.0, 2.0)
+    response = estimate_response(cfc_filter(np.random.default_rng(3).normal(0, 1, 20_000)[::2], 1000, 60), 500)
+    model = OnsetModel(t, np.zeros(len(t)), response, 5.0, 8, None, True)
+    assert model.onset_terms == TERMS + 1
+    tcs = np.array([10.0, 13.3, 17.75])
+    footprint = model.footprint(tcs)
+    assert np.allclose(footprint.sum(axis=0), 1.0)
+    assert np.allclose(model.grid @ footprint, tcs)  # the pulse's centre is the contact time
 
 
 @pytest.mark.parametrize("contact", [2.0003, 2.0041, 2.0077])

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from scipy.optimize import least_squares  # type: ignore[import-untyped]
 
 from .j211 import cfc_filter
-from .onset import TERMS, OnsetModel
+from .onset import OnsetModel
 from .response import Response
 
 FloatArray = npt.NDArray[np.float64]
@@ -146,7 +146,7 @@ def _fit(model: OnsetModel, name: str, starts: list[FloatArray], bounds: tuple[F
     if best is None:
         return None
     n = len(model.y)
-    k = len(best.x) + model.background_terms + TERMS + int(ringing)
+    k = len(best.x) + model.background_terms + model.onset_terms + int(ringing)
     rss = float(2 * best.cost)
     cov = np.linalg.pinv(best.jac.T @ best.jac) * (rss / max(n - k, 1))
     return _Fit(name, best.x, math.sqrt(max(float(cov[0, 0]), 0.0)), _aicc(rss, n, k), rss, max(n - k, 1), k)
@@ -281,7 +281,7 @@ def fit_contact(
     y = p[first : last + 1]
     tail = math.ceil(spread / dt * response.upsample) + 2 * response.upsample
     scale = max(rise / MS, dt / MS)
-    model = OnsetModel(tl, y, response, scale, tail, steady_vibration(p[lo:departure], dt))
+    model = OnsetModel(tl, y, response, scale, tail, steady_vibration(p[lo:departure], dt), response.upsample > 1)
     t_lo, t_hi = float(tl[0]), (t50 - origin) / MS
     # contact lies between shortly before the baseline ends (the filter runs ahead of it) and the 10 % level
     search_lo = max(t_lo, (t_dep - origin - max(2 * dt, 3 * blur)) / MS - PROFILE_MARGIN_MS)
@@ -298,7 +298,9 @@ def fit_contact(
     power = _profile_fit(model, "power", tcs, [(q,) for q in SCAN_POWERS], power_bounds, REFINED)
     if power is not None:
         fits.append(power)
-    nyquist = 500.0 * response.upsample / (dt / MS)
+    # ringing above the samples' own Nyquist frequency would alias onto slower wiggles whose free phase at
+    # contact lets the fit start a sloped pulse early; the model keeps only its footprint (fast_ringing)
+    nyquist = 500.0 / (dt / MS)
     # structural ringing is faster than the pulse: slower wiggles are the pulse's own shape
     f_min = min(max(30.0, RING_CYCLES / max(t50 - t_dep, dt)), 0.5 * nyquist)
     f_max = 0.95 * nyquist

@@ -4,7 +4,8 @@ Whatever its overall shape (half-sine, haversine, triangular, skewed, measured),
 and its first part follows a power series in x = (t − tc)/s that starts with a free power p:
 ``x^p · (a₀ + a₁x + a₂x²)`` — p = 1 for pulses that start with a slope, p = 2 for smooth (haversine-like)
 starts, anything between for crush that stiffens. Contact also excites the structure: a damped oscillation
-``b·e^(−ζωτ)·sin(ωτ)``, τ = t − tc, is the ``ringing`` variant.
+``b·e^(−ζωτ)·sin(ωτ)``, τ = t − tc, is the ``ringing`` variant. Where the samples are fewer than the filter's
+rate, ringing above their Nyquist frequency enters only as what the filter keeps of it: a pulse at tc.
 
 The amplitudes enter linearly and are solved exactly for each (tc, p[, ω, ζ]) (variable projection). Each
 model is rendered on a grid ``upsample`` times finer than the samples, passed through the recorder's own
@@ -37,6 +38,13 @@ class OnsetModel:
     scale: float  # ms: the rise's time scale, keeps the coefficients near 1
     tail: int  # grid points rendered past the window so the backward filter pass sees the pulse go on
     vibration_hz: float | None = None  # the recording's steady vibration, which goes on through the event
+    # ringing faster than the samples resolve enters as its footprint after the low-pass: a pulse at contact
+    fast_ringing: bool = False
+
+    @property
+    def onset_terms(self) -> int:
+        """Onset columns whose amplitudes are kept ≥ 0: the power series, and the fast ringing's footprint."""
+        return TERMS + int(self.fast_ringing)
 
     @property
     def background_terms(self) -> int:
@@ -62,10 +70,30 @@ class OnsetModel:
         degree = TERMS - 1
         lead = np.where(on, x**p, 0.0)
         cols = [lead * math.comb(degree, j) * u**j * (1.0 - u) ** (degree - j) for j in range(TERMS)]
+        if self.fast_ringing:
+            cols.append(self.footprint(tcs))
         if ringing is not None:
             omega = 2 * math.pi * ringing[0] / 1000.0  # Hz -> rad/ms
             cols.append(np.where(on, np.exp(-ringing[1] * omega * tau) * np.sin(omega * tau), 0.0))
         return np.stack(cols, axis=2)
+
+    def footprint(self, tcs: FloatArray) -> FloatArray:
+        """A unit-area pulse at each contact time, shared between the two grid points around it: (grid, len(tcs)).
+
+        Damped ringing b·e^(−ζωτ)·sin(ωτ) from contact carries a net area b/ω in its first cycles; far above the
+        filter's cutoff the recorder's low-pass keeps only that area, as if it were an impulse at contact.
+        """
+        grid = self.grid
+        step = float(grid[1] - grid[0])
+        place = np.clip((tcs - grid[0]) / step, 0.0, len(grid) - 1.0)
+        below = np.floor(place).astype(np.int64)
+        frac = place - below
+        out = np.zeros((len(grid), len(tcs)))
+        columns = np.arange(len(tcs))
+        out[below, columns] = 1.0 - frac
+        above = np.minimum(below + 1, len(grid) - 1)
+        out[above, columns] += frac
+        return out
 
     def _filtered(self, shapes: FloatArray) -> FloatArray:
         """``shapes`` (grid, ...) through the recorder's filter, sampled at ``t``."""
@@ -95,18 +123,20 @@ class OnsetModel:
         """Residual sum of squares for each contact time in ``tcs``, the other nonlinear parameters fixed."""
         shapes = self._shapes(tcs, p, ringing)
         sampled = self._filtered(shapes)
-        background = self.background_terms
-        return np.array([_rss(self._with_baseline(sampled[:, k, :]), self.y, background) for k in range(len(tcs))])
+        background, onset = self.background_terms, self.onset_terms
+        return np.array(
+            [_rss(self._with_baseline(sampled[:, k, :]), self.y, background, onset) for k in range(len(tcs))]
+        )
 
     def solve(self, params: FloatArray, ringing: bool) -> tuple[FloatArray, FloatArray]:
         """(residual, amplitudes) of the best combination for the nonlinear ``params`` (see :func:`_amplitudes`)."""
         basis = self.basis(params, ringing)
-        coef = _amplitudes(basis, self.y, self.background_terms)
+        coef = _amplitudes(basis, self.y, self.background_terms, self.onset_terms)
         return self.y - basis @ coef, coef
 
 
-def _amplitudes(basis: FloatArray, y: FloatArray, background: int) -> FloatArray:
-    """Least-squares amplitudes of ``basis`` columns (``background`` terms, onset terms, [ringing]) for ``y``.
+def _amplitudes(basis: FloatArray, y: FloatArray, background: int, onset: int = TERMS) -> FloatArray:
+    """Least-squares amplitudes of ``basis`` columns (``background`` terms, ``onset`` terms, [ringing]) for ``y``.
 
     The onset's amplitudes are kept ≥ 0, so the fitted pulse is positive everywhere after tc: a pulse pushes
     back from the instant of contact on. Left free, terms of opposite sign cancel into a flat stretch after an
@@ -117,7 +147,7 @@ def _amplitudes(basis: FloatArray, y: FloatArray, background: int) -> FloatArray
     norms[norms == 0] = 1.0
     scaled = basis / norms
     n = scaled.shape[1]
-    free = [*range(background), *range(background + TERMS, n)]
+    free = [*range(background), *range(background + onset, n)]
     both, _ = optimize.nnls(np.column_stack((scaled, -scaled[:, free])), y, maxiter=50 * n)
     coef = both[:n].copy()
     coef[free] -= both[n:]
@@ -125,6 +155,6 @@ def _amplitudes(basis: FloatArray, y: FloatArray, background: int) -> FloatArray
     return out
 
 
-def _rss(basis: FloatArray, y: FloatArray, background: int) -> float:
-    residual = y - basis @ _amplitudes(basis, y, background)
+def _rss(basis: FloatArray, y: FloatArray, background: int, onset: int) -> float:
+    residual = y - basis @ _amplitudes(basis, y, background, onset)
     return float(residual @ residual)
