@@ -16,7 +16,8 @@ from trustlane.accident.core.crosscheck import (
     crosschecked_sigma,
     refit_chi2,
 )
-from trustlane.accident.core.detect import struck_side
+from trustlane.accident.core.detect import Detection, struck_side
+from trustlane.accident.core.events import CollisionEvent
 from trustlane.accident.core.j211 import cfc_coefficients, cfc_filter
 from trustlane.accident.core.kinematics import cumulative_velocity
 from trustlane.accident.core.onset import TERMS, OnsetModel
@@ -206,10 +207,9 @@ def test_500hz_contact_with_ringing_faster_than_the_samples_resolve(ring_hz: flo
     assert abs(error_ms) <= 2 * estimate.sigma_ms < 3.0  # honest and still sharp
 
 
-def test_500hz_sloped_pulse_with_fast_ringing_is_not_started_early() -> None:
-    # development seed 120 (front, triangular, CFC 60, ringing at 346 Hz): fitted as a sinusoid the
-    # ringing aliased, and the onset started 5.6 ms early
-    rec = generate("front", 120, 20.0, 500)
+def _detect_generated(scenario: str, seed: int, rate_hz: int) -> tuple[Detection, int, CollisionEvent]:
+    """Detection on a 20 s generated recording: the result, the true contact (ns), the event nearest it."""
+    rec = generate(scenario, seed, 20.0, rate_hz)
     channels = {c.name.rsplit(".", 1)[-1]: c for c in rec.channels if "Acceleration" in c.name}
     t_ns = rec.start_ns + np.round(channels["Longitudinal"].t_s * 1e9).astype(np.int64)
     result = detect_collisions(
@@ -217,6 +217,13 @@ def test_500hz_sloped_pulse_with_fast_ringing_is_not_started_early() -> None:
     )
     truth = rec.truth["collisions"][0]["contact_ns"]
     event = min(result.events, key=lambda e: abs(e.contact.t_ns - truth))
+    return result, truth, event
+
+
+def test_500hz_sloped_pulse_with_fast_ringing_is_not_started_early() -> None:
+    # development seed 120 (front, triangular, CFC 60, ringing at 346 Hz): fitted as a sinusoid the
+    # ringing aliased, and the onset started 5.6 ms early
+    _, truth, event = _detect_generated("front", 120, 500)
     error_ms = (event.contact.t_ns - truth) / 1e6
     assert abs(error_ms) < 1.5
     assert abs(error_ms) <= 2 * event.contact.sigma_ms
@@ -334,14 +341,7 @@ def test_confined_onset_fit_stays_in_its_window_and_fits_no_better() -> None:
 def test_refit_in_the_learned_window_is_reported_as_a_finding() -> None:
     # development seed 81 (rear, CFC 60, ringing at 302 Hz): the free fit starts the pulse 6 ms early
     pytest.importorskip("onnxruntime")
-    rec = generate("rear", 81, 20.0, 1000)
-    channels = {c.name.rsplit(".", 1)[-1]: c for c in rec.channels if "Acceleration" in c.name}
-    t_ns = rec.start_ns + np.round(channels["Longitudinal"].t_s * 1e9).astype(np.int64)
-    result = detect_collisions(
-        t_ns, channels["Longitudinal"].values, channels["Lateral"].values, vertical=channels["Vertical"].values
-    )
-    truth = rec.truth["collisions"][0]["contact_ns"]
-    event = min(result.events, key=lambda e: abs(e.contact.t_ns - truth))
+    result, truth, event = _detect_generated("rear", 81, 1000)
     refits = [f for f in result.findings if f.code == "contact-refit" and f.t_ns == event.contact.t_ns]
     assert len(refits) == 1 and refits[0].severity == "info"
     error_ms = (event.contact.t_ns - truth) / 1e6
