@@ -173,7 +173,7 @@ ENVELOPE = b'{"v":1,"seq":1,"t_ns":1,"signals":{"s":1.5,"a":%b}}'
                 b'"' + "é".encode() * 300 + b'"',
                 b'1,"a":"x"',  # a key twice: the last value wins
                 b'"x","b":1180591620717411303424',
-                b'"\xc3\xa9","b":' + str(2**1023 + 1).encode(),  # an integer the per-signal check finds too large
+                b'"\xc3\xa9","b":' + str(2**1023 + 1).encode(),  # large, and the text sends it value by value
             ]
         ),
         b'\xef\xbb\xbf{"v":1,"seq":1,"t_ns":1,"signals":{"a":1}}',  # a byte order mark
@@ -459,3 +459,17 @@ def test_state_file_keeps_the_write_ahead_and_has_one_owner(tmp_path: Path) -> N
 def test_the_write_ahead_aad_is_the_canonical_context(vehicle: str, bucket: str, row: int) -> None:
     expected = context_aad(purpose="telemetry-wal", vehicle=vehicle, bucket=bucket, row=row)
     assert _wal_aad(vehicle, bucket, row) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"), [(2**1023 + 1, True), (2**1024 - 2**971, True), (2**1024 - 2**970, False), (2**1024, False)]
+)
+def test_a_large_integer_is_judged_the_same_whatever_the_other_signals(value: int, accepted: bool) -> None:
+    plain = b'{"v":1,"seq":1,"t_ns":1,"signals":{"a":%b}}' % str(value).encode()
+    beside_text = b'{"v":1,"seq":1,"t_ns":1,"signals":{"t":"\xc3\xa9","a":%b}}' % str(value).encode()
+    for message in (plain, beside_text):  # whole-message check / value-by-value check
+        if accepted:
+            assert decode_message(message, where=WHERE).values[-1] == float(value)
+        else:
+            with pytest.raises(MalformedInput, match="too large a number"):
+                decode_message(message, where=WHERE)

@@ -457,9 +457,10 @@ def _checked_value(name: str, value: object, where: str, seq: int) -> Value:
             raise _bad(where, seq, f"signal {name[:80]!r} is not a finite number")
         return value
     if isinstance(value, int):
-        if abs(value) > 1 << 1023:
-            raise _bad(where, seq, f"signal {name[:80]!r} is too large a number")
-        return float(value)
+        try:  # the same rule as the whole-message check: an integer is kept when it has a finite float
+            return float(value)
+        except OverflowError:
+            raise _bad(where, seq, f"signal {name[:80]!r} is too large a number") from None
     if isinstance(value, str):
         if not 0 <= _utf8_size(value) <= MAX_TEXT_BYTES:
             raise _bad(where, seq, f"signal {name[:80]!r} is not UTF-8 text of at most {MAX_TEXT_BYTES} bytes")
