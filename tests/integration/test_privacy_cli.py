@@ -4,6 +4,7 @@ with nothing written."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -148,3 +149,21 @@ def test_damage_found_by_a_parallel_worker_leaves_no_output(tmp_path: Path, caps
     code, text = _run("image", *inputs, "--out", out, "--workers", 2, "--json", capsys=capsys)
     assert code == 2 and "late.jpg" in text
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_staging_left_by_a_killed_run_is_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    out = tmp_path / "out"
+    abandoned = out / f".trustlane-staging-{gone.stdout.strip()}-abc"
+    abandoned.mkdir(parents=True)
+    (abandoned / "half.jpg").write_bytes(b"partial")
+    live = out / f".trustlane-staging-{os.getpid()}-xyz"  # a run still going (this process): left alone
+    live.mkdir()
+    src = tmp_path / "a.png"
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(src)
+    code, _ = _run("image", src, "--out", out, "--json", capsys=capsys)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a.png", live.name])

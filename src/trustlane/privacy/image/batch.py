@@ -41,11 +41,33 @@ def _opencv_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(before)
 
 
+STAGING_PREFIX = ".trustlane-staging-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _remove_abandoned_staging(out: Path) -> None:
+    """Staging folders of runs that were killed (their process is gone): never moved into place, never used."""
+    for folder in out.glob(STAGING_PREFIX + "*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _staging(out: Path) -> Iterator[Path]:
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".trustlane-staging-", dir=out))
+    _remove_abandoned_staging(out)
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
     try:
         yield stage
     except BaseException:
