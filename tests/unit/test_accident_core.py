@@ -314,6 +314,19 @@ def test_crosscheck_keeps_the_free_fit_when_the_confined_one_fits_worse_than_the
     assert more.fit is free
 
 
+def test_confined_fit_is_compared_with_the_free_fit_of_its_own_model() -> None:
+    # the free fit chose the power model (fewer parameters); the ringing model, confined, is only a little worse
+    # than the ringing model left free, and confining contact takes no parameter away: no Akaike penalty
+    free = ContactFit(2.0, 0.001, "power", 0.02, 0.001, {"power": 0.9}, 10.0, 1.0, 10, {"power": 10.0, "ringing": 9.0})
+    confined = ContactFit(2.006, 0.0004, "ringing", 0.02, 0.001, {"ringing": 1.0}, 10.5, 1.0, 13)
+    assert refit_chi2(free, confined) == pytest.approx(1.5)
+    assert crosscheck(free, (2.0065, 0.0008), lambda window: confined).fit is confined
+    # without that model's free fit, the chosen one stands in and the extra parameters cost their penalty
+    alone = ContactFit(2.0, 0.001, "power", 0.02, 0.001, {"power": 1.0}, 10.0, 1.0, 10)
+    assert refit_chi2(alone, confined) == pytest.approx(0.5 + 2.0 * 3)
+    assert crosscheck(alone, (2.0065, 0.0008), lambda window: confined).fit is alone
+
+
 def test_crosscheck_only_widens_sigma_where_the_fit_cannot_be_confined() -> None:
     free = _contact_fit(2.0, 0.001, 10.0)
     learned = (2.0065, 0.0008)

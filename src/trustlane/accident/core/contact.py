@@ -73,6 +73,8 @@ class ContactFit:
     # calibration (the models' shape error): how much a shift of contact may raise the residual unnoticed
     noise: float = 0.0
     parameters: int = 0  # free parameters of the chosen model, linear ones included
+    # each model's residual sum of squares, chosen or not: a confined fit is compared with its own model's
+    model_rss: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -331,4 +333,5 @@ def fit_contact(
         rss=best.rss,
         noise=best.rss / best.dof * correlation * calibration(best.name, dt / MS)[0] ** 2,
         parameters=best.parameters,
+        model_rss={f.name: f.rss for f in fits},
     )

@@ -106,14 +106,19 @@ def conflicts(tc: float, sigma: float, learned: tuple[float, float]) -> bool:
 
 
 def refit_chi2(free: ContactFit, confined: ContactFit) -> float:
-    """How much worse the confined fit is, in units of the noise: the residual increase over the free fit's
-    noise variance, plus the Akaike penalty for any extra parameters where the two picked different models.
+    """How much worse the confined fit is, in units of the noise: the residual increase over the free fit of
+    the same model, over the free fit's noise variance. Confining contact takes no parameter away, so the
+    test compares like with like; only where that model's free fit is unknown is the free fit's chosen model
+    used, with the Akaike penalty for any extra parameters.
 
     The variance is the residual's, scaled for the correlation the filter puts between samples and by the
     square of the σ calibration's inflation: the calibration found the profile's own statistics short of the
     real spread of contact times by that factor (the models' shape error), and so is the residual here."""
     if free.noise <= 0:
         return math.inf
+    same = free.model_rss.get(confined.model)
+    if same is not None:
+        return (confined.rss - same) / free.noise
     return (confined.rss - free.rss) / free.noise + 2.0 * (confined.parameters - free.parameters)
 
 
