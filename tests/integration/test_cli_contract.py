@@ -9,11 +9,9 @@ import logging
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from trustlane.ledger.checkpoint import verify_checkpoint
 from trustlane.ledger.policy import Policy, verify_checkpoint_with_policy
 from trustlane.ledger.witness import origin_hash
 from trustlane.node import Node
+from trustlane.ops.subprocess_server import free_port, trustlane_server
 
 ORIGIN = "contract.example/log"
 B64 = r"[A-Za-z0-9+/]+={0,2}"
@@ -88,12 +87,6 @@ def mth(leaves: list[bytes]) -> bytes:
     while k * 2 < len(leaves):
         k *= 2
     return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- a ledger built through the CLI, shared by the read-only contract tests ----------------------------
@@ -417,19 +410,6 @@ def test_bundle_policy_verify_bundle_round_trip(ledger: Ledger, tmp_path: Path) 
 # --- a witness round over real HTTP ---------------------------------------------------------------------------
 
 
-def wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"witness serve exited: {server.stderr.read().decode() if server.stderr else ''}"
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"witness at {url} never became healthy")
-
-
 @pytest.mark.slow
 def test_witness_round_over_http(tmp_path: Path) -> None:
     holder, court = tmp_path / "holder", tmp_path / "court"
@@ -443,14 +423,9 @@ def test_witness_round_over_http(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k not in ("TRUSTLANE_HOME", "TRUSTLANE_DEBUG")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "trustlane", "witness", "serve", "--home", str(court), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        wait_healthy(url, server)
+    argv = ["witness", "serve", "--home", str(court), "--port", str(port)]
+    with trustlane_server(argv, url + "/healthz", env):
+        assert httpx.get(url + "/healthz", timeout=5).status_code == 200
         assert httpx.get(url + "/vkey", timeout=5).text.strip() == witness_vkey
         ok("ledger", "witnesses", "add", "--home", holder, "court", url, witness_vkey)
         first = tmp_path / "first.bin"
@@ -488,12 +463,3 @@ def test_witness_round_over_http(tmp_path: Path) -> None:
         trust.write_text(ok("ledger", "policy", "--home", holder, "--quorum", "1").out)
         out = json.loads(ok("ledger", "verify-bundle", bundle, "--policy", trust, "--json").out)
         assert (out["index"], out["treeSize"], out["leafHash"]) == (1, 3, b64(leaf(b"second")))
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        if server.stderr is not None:
-            server.stderr.close()

@@ -88,19 +88,6 @@ def _anonymise_rate(files: list[Path], config: dict[str, Any], rounds: int, work
     return rounds * len(files) / elapsed
 
 
-def _forward_s(height: int, width: int, model: str) -> float:
-    """One face-network pass on one thread (the way each frame worker runs it); best of five."""
-    blob = np.zeros((1, 3, height, width), np.float32)
-    session = face_model.session(model, threads=1)
-    session.run(None, {face_model.INPUT_NAME: blob})
-    best = float("inf")
-    for _ in range(5):
-        begin = time.perf_counter()
-        session.run(None, {face_model.INPUT_NAME: blob})
-        best = min(best, time.perf_counter() - begin)
-    return best
-
-
 def _best_of(fn: Callable[[], object], n: int = 3) -> float:
     fn()
     best = float("inf")
@@ -109,6 +96,13 @@ def _best_of(fn: Callable[[], object], n: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - begin)
     return best
+
+
+def _forward_s(height: int, width: int, model: str) -> float:
+    """One face-network pass on one thread (the way each frame worker runs it); best of five."""
+    blob = np.zeros((1, 3, height, width), np.float32)
+    session = face_model.session(model, threads=1)
+    return _best_of(lambda: session.run(None, {face_model.INPUT_NAME: blob}), 5)
 
 
 def _throughput(folder: Path, progress: Progress, rounds: int) -> dict[str, Any]:

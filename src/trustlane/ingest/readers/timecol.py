@@ -163,7 +163,7 @@ def _plain_times(text: pa.Array) -> TimeArray | None:
     try:
         approx = np.abs(pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
+        return None  # not all plain numbers: the careful path names the cell that is not
     peak = float(approx.max())
     power = unit_power(peak)
     if not peak * 10**power < SAFE_NS:  # also refuses NaN

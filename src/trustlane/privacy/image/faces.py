@@ -47,6 +47,7 @@ def model_bytes(model: str) -> bytes:
         raise UsageError(f"the CenterFace model {package}/{resource} is not installed", hint=hint) from exc
 
 
+@functools.cache
 def model_digest(model: str = DEFAULT_MODEL) -> str:
     return "sha256:" + hashlib.sha256(model_bytes(model)).hexdigest()
 
